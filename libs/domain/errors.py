@@ -1,0 +1,55 @@
+"""Domain errors.
+
+Adapters translate vendor exceptions into these so that use cases and the edges (HTTP, worker)
+decide between "retry later" and "give up" without knowing which vendor failed.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist."""
+
+
+class Conflict(DomainError):
+    """The request contradicts the stored state (taken name, finished job, reused key)."""
+
+
+class InvalidRequest(DomainError):
+    """The request cannot be served as asked; ``errors`` names each bad field."""
+
+    def __init__(self, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class RetryableError(DomainError):
+    """A transient failure: the same work may succeed later (the worker backs off and retries)."""
+
+
+class StorageUnavailable(RetryableError):
+    """The database cannot be reached or refused the transaction for a transient reason."""
+
+
+class QueueUnavailable(RetryableError):
+    """The message queue cannot be reached."""
+
+
+class ProviderUnavailable(RetryableError):
+    """A market or macro data provider timed out or answered 5xx."""
+
+
+class ProviderRateLimited(ProviderUnavailable):
+    """A provider answered 429 or equivalent."""
+
+
+class PermanentFailure(DomainError):
+    """The work can never succeed as given; retrying is pointless (dead-letter it)."""
+
+
+class InvalidMessage(PermanentFailure):
+    """A queue body that does not validate against the message contracts."""

@@ -1,0 +1,254 @@
+"""The domain model: assets, price bars, macro series, backtest jobs and ingestion runs."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+import pandas as pd
+
+
+class Market(enum.StrEnum):
+    US = "US"
+    KR = "KR"
+
+
+class Exchange(enum.StrEnum):
+    NYSE = "NYSE"
+    NASDAQ = "NASDAQ"
+    NYSEARCA = "NYSEARCA"
+    BATS = "BATS"
+    KOSPI = "KOSPI"
+    KOSDAQ = "KOSDAQ"
+
+
+class Currency(enum.StrEnum):
+    USD = "USD"
+    KRW = "KRW"
+
+
+class AssetType(enum.StrEnum):
+    ETF = "etf"
+    STOCK = "stock"
+    INDEX = "index"
+
+
+EXCHANGE_MARKET: dict[Exchange, Market] = {
+    Exchange.NYSE: Market.US,
+    Exchange.NASDAQ: Market.US,
+    Exchange.NYSEARCA: Market.US,
+    Exchange.BATS: Market.US,
+    Exchange.KOSPI: Market.KR,
+    Exchange.KOSDAQ: Market.KR,
+}
+
+# Yahoo's suffix by exchange. KOSDAQ listings need ".KQ": the original app fetched them with
+# ".KS" and silently got nothing.
+_PROVIDER_SUFFIX: dict[Exchange, str] = {Exchange.KOSPI: ".KS", Exchange.KOSDAQ: ".KQ"}
+
+MARKET_CURRENCY: dict[Market, Currency] = {Market.US: Currency.USD, Market.KR: Currency.KRW}
+
+
+def provider_symbol(ticker: str, exchange: Exchange) -> str:
+    """The vendor (Yahoo) symbol of a ticker: KR tickers are stored bare, the suffix follows
+    from the exchange."""
+    return f"{ticker}{_PROVIDER_SUFFIX.get(exchange, '')}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Asset:
+    """A tradable instrument. ``(market, ticker)`` is the natural key; ``id`` is the store's."""
+
+    ticker: str
+    name: str
+    market: Market
+    exchange: Exchange
+    currency: Currency
+    asset_type: AssetType
+    sector: str | None = None
+    active: bool = True
+    id: int | None = None
+
+    @property
+    def provider_symbol(self) -> str:
+        return provider_symbol(self.ticker, self.exchange)
+
+    def with_id(self, asset_id: int) -> Asset:
+        return replace(self, id=asset_id)
+
+
+# A price history is a DataFrame with one row per session: the column ``date`` (datetime.date)
+# and the float columns below (``volume`` may be NaN where the vendor has none). ``close`` is the
+# raw (split-adjusted where the vendor does so) close; ``adj_close`` is adjusted for splits and
+# dividends. Missing values are NaN, never zero.
+BAR_COLUMNS: tuple[str, ...] = ("date", "open", "high", "low", "close", "adj_close", "volume")
+PRICE_FIELDS: tuple[str, ...] = BAR_COLUMNS[1:]
+
+
+def empty_bars() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in PRICE_FIELDS})
+    frame.insert(0, "date", pd.Series(dtype="object"))
+    return frame
+
+
+def normalize_bars(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy with exactly BAR_COLUMNS, ``date`` as datetime.date, sorted, one row per
+    date (the last occurrence wins), without touching the caller's frame."""
+    if frame.empty:
+        return empty_bars()
+    out = frame.loc[:, list(BAR_COLUMNS)].copy()
+    out["date"] = pd.to_datetime(out["date"]).dt.date
+    for column in PRICE_FIELDS:
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    out = out.drop_duplicates(subset="date", keep="last").sort_values("date")
+    return out.reset_index(drop=True)
+
+
+class MacroFrequency(enum.StrEnum):
+    DAILY = "D"
+    WEEKLY = "W"
+    MONTHLY = "M"
+    QUARTERLY = "Q"
+    ANNUAL = "A"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MacroSeries:
+    """A FRED series. ``units`` states the basis (e.g. "percent, annualised")."""
+
+    code: str
+    name: str
+    frequency: MacroFrequency
+    units: str
+
+
+# Macro observations are a DataFrame with columns ``date`` (datetime.date) and ``value``
+# (float, NaN where the source has FRED's "." — stored as NULL, never zero, never dropped).
+OBSERVATION_COLUMNS: tuple[str, ...] = ("date", "value")
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktestJob:
+    """A queued backtest. ``spec`` is the validated request (design §7) as JSON-ready data."""
+
+    id: uuid.UUID
+    status: JobStatus
+    spec: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    owner: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    progress: float | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    enqueued_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktestResult:
+    """What a finished backtest produced, JSON-ready.
+
+    ``nav`` and ``benchmark`` are ``{"dates": [...], "values": [...]}``; ``metrics`` are plain
+    numbers (None where undefined); ``weights`` are the rebalance records.
+    """
+
+    job_id: uuid.UUID
+    metrics: dict[str, float | None]
+    nav: dict[str, list[Any]]
+    benchmark: dict[str, list[Any]] | None = None
+    weights: list[dict[str, Any]] = field(default_factory=list)
+    analytics: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Portfolio:
+    """A succeeded backtest saved under a unique name (the original app's "strategy list")."""
+
+    id: uuid.UUID
+    name: str
+    job_id: uuid.UUID
+    created_at: datetime
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # some assets failed; the others were written
+    FAILED = "failed"
+    ABANDONED = "abandoned"  # its worker went away; a sweeper closed it
+
+
+class RunTrigger(enum.StrEnum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    CHILD = "child"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestionRun:
+    """What one ingest command did. ``counts`` holds assets_ok, assets_failed, assets_restated,
+    rows_written (and series_* for macro); ``failures`` and ``issues`` name the asset and the
+    reason, so nothing is silently dropped."""
+
+    id: uuid.UUID
+    command: dict[str, Any]
+    command_type: str
+    trigger: RunTrigger
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    parent_id: uuid.UUID | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list: ``next_cursor`` is opaque to clients, None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetQuery:
+    market: Market | None = None
+    asset_type: AssetType | None = None
+    text: str | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DateRange:
+    start: date | None = None
+    end: date | None = None

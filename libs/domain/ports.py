@@ -1,0 +1,281 @@
+"""Ports: what the domain needs from the outside world, as small Protocols.
+
+Each docstring states what an implementation must guarantee. Implementations live in
+``libs/adapters`` (SQLAlchemy, SQS, yfinance, FRED, in-memory fakes); one contract test suite
+runs over every implementation of a port.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+import pandas as pd
+
+from domain.model import (
+    Asset,
+    AssetQuery,
+    BacktestJob,
+    BacktestResult,
+    IngestionRun,
+    JobStatus,
+    MacroSeries,
+    Market,
+    Page,
+    Portfolio,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class AssetRepository(Protocol):
+    async def upsert_many(self, assets: Sequence[Asset]) -> list[Asset]:
+        """Insert or update by natural key (market, ticker); return them with ids. Idempotent."""
+        ...
+
+    async def get(self, asset_id: int) -> Asset | None: ...
+
+    async def find(self, refs: Sequence[str | int]) -> dict[str | int, Asset]:
+        """Resolve asset ids or tickers (case-insensitive); unknown refs are absent from the map.
+        A bare ticker listed in both markets is ambiguous and resolves to neither."""
+        ...
+
+    async def list(self, query: AssetQuery) -> Page[Asset]:
+        """Ordered by id; ``cursor`` continues after the previous page."""
+        ...
+
+    async def by_market(self, market: Market, tickers: Sequence[str] | None = None) -> list[Asset]:
+        """Active assets of a market (optionally only these tickers), ordered by ticker."""
+        ...
+
+
+class PriceRepository(Protocol):
+    """Daily bars keyed by (asset_id, date). Every write of one asset is one transaction:
+    a crash never leaves an asset half-written."""
+
+    async def last_dates(self, asset_ids: Sequence[int]) -> dict[int, date]:
+        """The last stored session of each asset that has rows."""
+        ...
+
+    async def read(self, asset_id: int, start: date | None = None, end: date | None = None) -> pd.DataFrame:
+        """Bars in [start, end] as a frame with BAR_COLUMNS, sorted by date."""
+        ...
+
+    async def read_adj_close(
+        self, asset_ids: Sequence[int], start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
+        """A panel: DatetimeIndex of dates × one column per asset id, NaN where an asset has no
+        bar (never zero)."""
+        ...
+
+    async def upsert(self, asset_id: int, bars: pd.DataFrame) -> int:
+        """Insert or update by (asset_id, date); return rows written. Idempotent."""
+        ...
+
+    async def replace(self, asset_id: int, bars: pd.DataFrame) -> int:
+        """Atomically replace an asset's whole history (a vendor restatement)."""
+        ...
+
+    async def count(self, asset_id: int | None = None) -> int: ...
+
+
+class MacroRepository(Protocol):
+    async def upsert_series(self, series: Sequence[MacroSeries]) -> None:
+        """Insert or update the catalog by code. Idempotent."""
+        ...
+
+    async def list_series(self) -> list[MacroSeries]: ...
+
+    async def get_series(self, code: str) -> MacroSeries | None: ...
+
+    async def upsert_observations(self, code: str, observations: pd.DataFrame) -> int:
+        """Insert or update (code, date) → value; NaN is stored as NULL. One transaction."""
+        ...
+
+    async def read_observations(
+        self, code: str, start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
+        """Columns ``date``, ``value`` (NaN for NULL), sorted by date."""
+        ...
+
+    async def last_dates(self) -> dict[str, date]: ...
+
+
+class JobRepository(Protocol):
+    """Backtest jobs. Status changes are compare-and-set, so concurrent workers and redelivered
+    messages cannot run a finished job again."""
+
+    async def add(self, job: BacktestJob) -> BacktestJob:
+        """Insert; raise Conflict when ``idempotency_key`` is taken (read it with
+        ``by_idempotency_key``)."""
+        ...
+
+    async def get(self, job_id: uuid.UUID) -> BacktestJob | None: ...
+
+    async def by_idempotency_key(self, key: str) -> BacktestJob | None: ...
+
+    async def list(self, status: JobStatus | None, limit: int, cursor: str | None) -> Page[BacktestJob]:
+        """Newest first."""
+        ...
+
+    async def mark_enqueued(self, job_id: uuid.UUID, at: datetime) -> None: ...
+
+    async def claim(self, job_id: uuid.UUID, now: datetime, stale_after_s: float) -> BacktestJob | None:
+        """queued → running (attempts + 1), or take over a running job whose heartbeat is older
+        than ``stale_after_s`` (its worker died). None when the job is terminal or held by a
+        live worker."""
+        ...
+
+    async def heartbeat(self, job_id: uuid.UUID, now: datetime, progress: float | None = None) -> JobStatus | None:
+        """Refresh a running job's heartbeat; return its current status (a cancelled job tells
+        its worker to stop)."""
+        ...
+
+    async def finish(
+        self, job_id: uuid.UUID, status: JobStatus, now: datetime, error: str | None = None
+    ) -> bool:
+        """running → a terminal status; False when the job was no longer running."""
+        ...
+
+    async def cancel(self, job_id: uuid.UUID, now: datetime) -> BacktestJob:
+        """queued/running → cancelled; raise Conflict when already finished, NotFound when absent."""
+        ...
+
+    async def stale_queued(self, enqueued_before: datetime, limit: int) -> list[BacktestJob]:
+        """Queued jobs never enqueued or enqueued before the given time (for the sweeper)."""
+        ...
+
+    async def count_active(self, owner: str | None) -> int:
+        """Queued or running jobs of one owner (API key), for the concurrency limit."""
+        ...
+
+
+class ResultRepository(Protocol):
+    async def save(self, result: BacktestResult) -> None:
+        """Insert or replace by job_id: a job has at most one result."""
+        ...
+
+    async def get(self, job_id: uuid.UUID) -> BacktestResult | None: ...
+
+
+class PortfolioRepository(Protocol):
+    async def add(self, portfolio: Portfolio) -> Portfolio:
+        """Raise Conflict when the name is taken."""
+        ...
+
+    async def get(self, portfolio_id: uuid.UUID) -> Portfolio | None: ...
+
+    async def list(self) -> list[Portfolio]: ...
+
+    async def delete(self, portfolio_id: uuid.UUID) -> bool: ...
+
+
+class IngestionRunRepository(Protocol):
+    async def add(self, run: IngestionRun) -> IngestionRun: ...
+
+    async def get(self, run_id: uuid.UUID) -> IngestionRun | None: ...
+
+    async def update(self, run: IngestionRun) -> None:
+        """Overwrite status, counts, failures, issues, finished_at, heartbeat_at."""
+        ...
+
+    async def list(self, limit: int, cursor: str | None, parent_id: uuid.UUID | None = None) -> Page[IngestionRun]:
+        """Newest first."""
+        ...
+
+    async def children(self, parent_id: uuid.UUID) -> list[IngestionRun]: ...
+
+    async def abandon_stale(self, heartbeat_before: datetime, now: datetime) -> int:
+        """Close runs still ``running`` whose heartbeat is older than the given time."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceFetch:
+    """What a provider returned for a batch: bars per asset id, and a reason per asset that
+    failed (unknown symbol, empty history) — a failure of one never fails the batch."""
+
+    bars: dict[int, pd.DataFrame] = field(default_factory=dict)
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+class MarketDataProvider(Protocol):
+    """Daily bars from a vendor. ``adj_close`` is adjusted for splits and dividends as of the
+    vendor's latest data, so it may be restated after a corporate action."""
+
+    name: str
+
+    async def fetch(self, assets: Sequence[Asset], start: date | None, end: date | None) -> PriceFetch:
+        """Bars in [start, end] (None: full history / up to the latest session). Raises a
+        RetryableError when the whole call failed transiently."""
+        ...
+
+
+class MacroDataProvider(Protocol):
+    name: str
+
+    def catalog(self) -> list[MacroSeries]: ...
+
+    async def fetch(self, code: str, start: date | None) -> pd.DataFrame:
+        """Observations since ``start`` (None: full history), columns ``date``, ``value``
+        (NaN for the source's missing marker). Raises NotFound for an unknown series."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceivedMessage:
+    """A message under a lease: invisible to other consumers until the lease ends."""
+
+    message_id: str
+    body: str
+    receipt: str
+    receive_count: int
+    sent_at: datetime | None = None
+
+
+class MessageQueue(Protocol):
+    """One queue with a dead-letter queue. At-least-once: a message that is neither acked nor
+    dead-lettered is delivered again when its lease ends; after ``max_receives`` receives the
+    queue moves it to the DLQ by itself."""
+
+    name: str
+    max_receives: int
+
+    async def send(self, body: str, delay_s: int = 0) -> str:
+        """Enqueue; return the message id. Raise QueueUnavailable when unreachable."""
+        ...
+
+    async def receive(self, max_messages: int, wait_s: float, lease_s: int) -> list[ReceivedMessage]:
+        """Long-poll up to ``wait_s`` for up to ``max_messages``."""
+        ...
+
+    async def extend(self, message: ReceivedMessage, lease_s: int) -> None:
+        """Extend the lease (heartbeat)."""
+        ...
+
+    async def ack(self, message: ReceivedMessage) -> None:
+        """Delete: call only after the message's effect is committed."""
+        ...
+
+    async def release(self, message: ReceivedMessage, delay_s: int = 0) -> None:
+        """Give the message back, visible again after ``delay_s``."""
+        ...
+
+    async def dead_letter(self, message: ReceivedMessage, reason: str) -> None:
+        """Move to the DLQ at once with the reason recorded; never retried."""
+        ...
+
+    async def depth(self) -> dict[str, int]:
+        """Approximate counts: visible, in_flight, dead_lettered."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise QueueUnavailable when the queue cannot be reached (readiness)."""
+        ...
