@@ -279,3 +279,25 @@ class MessageQueue(Protocol):
     async def ping(self) -> None:
         """Raise QueueUnavailable when the queue cannot be reached (readiness)."""
         ...
+
+
+class HealthCheck(Protocol):
+    name: str
+
+    async def check(self) -> None:
+        """Return when the dependency answers; raise a RetryableError otherwise."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Repositories:
+    """Every repository over one store, as the composition roots hand them to use cases."""
+
+    assets: AssetRepository
+    prices: PriceRepository
+    macro: MacroRepository
+    jobs: JobRepository
+    results: ResultRepository
+    portfolios: PortfolioRepository
+    runs: IngestionRunRepository
+    health: HealthCheck

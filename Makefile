@@ -1,0 +1,79 @@
+# Two commands on a fresh machine (Python 3.11+ and make present): `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.synced
+EXTRAS := --all-extras
+
+.PHONY: run test venv lint typecheck imports unit integration e2e contract reliability chaos soak \
+        bench-ingest bench-engine bench-api fmt clean
+
+# Create or reuse .venv and install exactly what uv.lock pins (re-synced when the lock changes).
+$(STAMP): pyproject.toml uv.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+	@$(UV) sync --frozen --inexact $(EXTRAS) --quiet
+	@touch $@
+
+venv: $(STAMP)
+
+$(STAMP)-bench: $(STAMP)
+	@$(UV) sync --frozen --inexact $(EXTRAS) --group bench --quiet
+	@touch $@
+
+run: $(STAMP)
+	@$(VENV)/bin/insight-invest dev
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy libs/domain
+
+# The full suite: static checks, then unit, integration (PostgreSQL + local SQS), contract,
+# end-to-end and the fault scenarios. Heavier variants: make chaos, make soak, make bench-*.
+test: $(STAMP) lint imports typecheck
+	$(PY) -m pytest -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(PY) -m pytest -q tests/integration
+
+e2e: $(STAMP)
+	$(PY) -m pytest -q tests/e2e
+
+contract: $(STAMP)
+	$(PY) -m pytest -q tests/contract
+
+reliability: $(STAMP)
+	$(PY) -m pytest -q tests/reliability
+
+chaos: $(STAMP)
+	CHAOS_HEAVY=1 $(PY) -m pytest -q tests/reliability
+
+soak: $(STAMP)
+	$(PY) -m bench.soak
+
+bench-ingest: $(STAMP)
+	$(PY) -m bench.ingest
+
+bench-engine: $(STAMP)-bench
+	$(PY) -m bench.engine
+
+bench-api: $(STAMP)
+	$(PY) -m bench.api
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
