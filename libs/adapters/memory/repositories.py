@@ -1,0 +1,561 @@
+"""In-memory fakes of every repository port.
+
+They follow the port docstrings exactly (the same contract suite runs over them, SQLite and
+PostgreSQL), so unit tests of use cases can trust them. Everything handed in or out is a copy:
+a caller mutating a frame or a spec dict never changes what is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import dataclasses
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from domain.errors import Conflict, InvalidRequest, NotFound
+from domain.model import (
+    OBSERVATION_COLUMNS,
+    Asset,
+    AssetQuery,
+    BacktestJob,
+    BacktestResult,
+    IngestionRun,
+    JobStatus,
+    MacroSeries,
+    Market,
+    Page,
+    Portfolio,
+    RunStatus,
+    empty_bars,
+    normalize_bars,
+)
+from domain.ports import Repositories
+
+_ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def encode_cursor(*parts: Any) -> str:
+    """An opaque, URL-safe cursor from JSON-ready key parts."""
+    raw = json.dumps(list(parts), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    """The key parts of a cursor; a malformed cursor is a client error, not a crash."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequest(
+            "malformed cursor", [{"field": "cursor", "message": str(exc)}]
+        ) from exc
+    if not isinstance(parts, list):
+        raise InvalidRequest("malformed cursor", [{"field": "cursor", "message": "not a list"}])
+    return parts
+
+
+def _cursor_parts(cursor: str, n: int) -> list[Any]:
+    parts = decode_cursor(cursor)
+    if len(parts) != n:
+        raise InvalidRequest("malformed cursor", [{"field": "cursor", "message": "wrong shape"}])
+    return parts
+
+
+def _deep(obj: Any) -> Any:
+    """A deep copy of a dataclass: its JSON fields (dicts, lists) are never shared."""
+    return copy.deepcopy(obj)
+
+
+def _newest_key(at: datetime, ident: uuid.UUID) -> tuple[datetime, str]:
+    return (at, str(ident))
+
+
+def _page_newest_first(
+    items: list[Any], at: str, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """Sort newest first by (``at``, id) and cut one page after the cursor."""
+    ordered = sorted(items, key=lambda i: _newest_key(getattr(i, at), i.id), reverse=True)
+    if cursor is not None:
+        stamp, ident = _cursor_parts(cursor, 2)
+        after = (datetime.fromisoformat(stamp), ident)
+        ordered = [i for i in ordered if _newest_key(getattr(i, at), i.id) < after]
+    page = ordered[: max(limit, 0)]
+    if len(ordered) <= len(page) or not page:
+        return page, None
+    return page, encode_cursor(getattr(page[-1], at).isoformat(), str(page[-1].id))
+
+
+@dataclass
+class MemoryStore:
+    """The shared state behind one set of fake repositories (one "database")."""
+
+    assets: dict[int, Asset] = field(default_factory=dict)
+    prices: dict[int, pd.DataFrame] = field(default_factory=dict)
+    series: dict[str, MacroSeries] = field(default_factory=dict)
+    observations: dict[str, dict[date, float]] = field(default_factory=dict)
+    jobs: dict[uuid.UUID, BacktestJob] = field(default_factory=dict)
+    results: dict[uuid.UUID, BacktestResult] = field(default_factory=dict)
+    portfolios: dict[uuid.UUID, Portfolio] = field(default_factory=dict)
+    runs: dict[uuid.UUID, IngestionRun] = field(default_factory=dict)
+    next_asset_id: int = 1
+
+
+class InMemoryAssetRepository:
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self._s = store or MemoryStore()
+
+    async def upsert_many(self, assets: Sequence[Asset]) -> list[Asset]:
+        by_key = {(a.market, a.ticker): a for a in self._s.assets.values()}
+        out: list[Asset] = []
+        for asset in assets:
+            existing = by_key.get((asset.market, asset.ticker))
+            if existing is not None and existing.id is not None:
+                asset_id = existing.id
+            else:
+                asset_id = self._s.next_asset_id
+                self._s.next_asset_id += 1
+            stored = asset.with_id(asset_id)
+            self._s.assets[asset_id] = stored
+            by_key[(asset.market, asset.ticker)] = stored
+            out.append(stored)
+        return out
+
+    async def get(self, asset_id: int) -> Asset | None:
+        return self._s.assets.get(asset_id)
+
+    async def find(self, refs: Sequence[str | int]) -> dict[str | int, Asset]:
+        found: dict[str | int, Asset] = {}
+        for ref in refs:
+            if isinstance(ref, int):
+                asset = self._s.assets.get(ref)
+                if asset is not None:
+                    found[ref] = asset
+                continue
+            matches = [a for a in self._s.assets.values() if a.ticker.upper() == ref.upper()]
+            if len(matches) == 1:  # in both markets: ambiguous, resolves to neither
+                found[ref] = matches[0]
+        return found
+
+    async def list(self, query: AssetQuery) -> Page[Asset]:
+        after = int(_cursor_parts(query.cursor, 1)[0]) if query.cursor else 0
+        text = query.text.lower() if query.text else None
+        rows = [
+            a
+            for _, a in sorted(self._s.assets.items())
+            if (a.id or 0) > after
+            and (query.market is None or a.market == query.market)
+            and (query.asset_type is None or a.asset_type == query.asset_type)
+            and (text is None or text in a.ticker.lower() or text in a.name.lower())
+        ]
+        page = rows[: max(query.limit, 0)]
+        more = len(rows) > len(page) and bool(page)
+        return Page(items=page, next_cursor=encode_cursor(page[-1].id) if more else None)
+
+    async def by_market(self, market: Market, tickers: Sequence[str] | None = None) -> list[Asset]:
+        wanted = {t.upper() for t in tickers} if tickers is not None else None
+        rows = [
+            a
+            for a in self._s.assets.values()
+            if a.market == market and a.active and (wanted is None or a.ticker.upper() in wanted)
+        ]
+        return sorted(rows, key=lambda a: a.ticker)
+
+
+def _filter_dates(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.DataFrame:
+    mask = pd.Series(True, index=frame.index)
+    if start is not None:
+        mask &= frame["date"] >= start
+    if end is not None:
+        mask &= frame["date"] <= end
+    return frame.loc[mask]
+
+
+class InMemoryPriceRepository:
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self._s = store or MemoryStore()
+
+    async def last_dates(self, asset_ids: Sequence[int]) -> dict[int, date]:
+        return {
+            i: self._s.prices[i]["date"].iloc[-1]
+            for i in asset_ids
+            if i in self._s.prices and not self._s.prices[i].empty
+        }
+
+    async def read(
+        self, asset_id: int, start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
+        frame = self._s.prices.get(asset_id)
+        if frame is None:
+            return empty_bars()
+        return _filter_dates(frame, start, end).reset_index(drop=True).copy()
+
+    async def read_adj_close(
+        self, asset_ids: Sequence[int], start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
+        ids = list(dict.fromkeys(asset_ids))
+        series: dict[int, pd.Series] = {}
+        for asset_id in ids:
+            bars = await self.read(asset_id, start, end)
+            series[asset_id] = pd.Series(
+                bars["adj_close"].to_numpy(dtype="float64"),
+                index=pd.DatetimeIndex(pd.to_datetime(bars["date"])),
+                dtype="float64",
+            )
+        return _panel(series, ids)
+
+    async def upsert(self, asset_id: int, bars: pd.DataFrame) -> int:
+        self._require_asset(asset_id)
+        new = normalize_bars(bars)
+        old = self._s.prices.get(asset_id)
+        merged = new if old is None else pd.concat([old, new], ignore_index=True)
+        self._s.prices[asset_id] = normalize_bars(merged)
+        return len(new)
+
+    async def replace(self, asset_id: int, bars: pd.DataFrame) -> int:
+        self._require_asset(asset_id)
+        new = normalize_bars(bars)
+        self._s.prices[asset_id] = new
+        return len(new)
+
+    async def upsert_many(self, batch: dict[int, pd.DataFrame]) -> int:
+        """Upsert several assets (each one atomically); return rows written."""
+        return sum([await self.upsert(asset_id, bars) for asset_id, bars in batch.items()])
+
+    async def count(self, asset_id: int | None = None) -> int:
+        if asset_id is not None:
+            return len(self._s.prices.get(asset_id, ()))
+        return sum(len(f) for f in self._s.prices.values())
+
+    def _require_asset(self, asset_id: int) -> None:
+        # Mirrors the foreign key of the SQL stores: bars of an unknown asset are refused.
+        if asset_id not in self._s.assets:
+            raise NotFound(f"asset {asset_id} does not exist")
+
+
+def _panel(series: dict[int, pd.Series], ids: list[int]) -> pd.DataFrame:
+    """Outer-join per-asset series on date; a missing bar stays NaN (never zero)."""
+    index = pd.DatetimeIndex([], name="date")
+    for s in series.values():
+        index = index.union(s.index)
+    panel = pd.DataFrame(
+        {i: series[i].reindex(index) if i in series else float("nan") for i in ids},
+        index=index,
+        columns=ids,
+        dtype="float64",
+    )
+    panel.index.name = "date"
+    return panel
+
+
+class InMemoryMacroRepository:
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self._s = store or MemoryStore()
+
+    async def upsert_series(self, series: Sequence[MacroSeries]) -> None:
+        for s in series:
+            self._s.series[s.code] = s
+
+    async def list_series(self) -> list[MacroSeries]:
+        return sorted(self._s.series.values(), key=lambda s: s.code)
+
+    async def get_series(self, code: str) -> MacroSeries | None:
+        return self._s.series.get(code)
+
+    async def upsert_observations(self, code: str, observations: pd.DataFrame) -> int:
+        if code not in self._s.series:
+            raise NotFound(f"macro series {code} does not exist")
+        clean = normalize_observations(observations)
+        stored = self._s.observations.setdefault(code, {})
+        stored.update(zip(clean["date"], clean["value"], strict=True))
+        return len(clean)
+
+    async def read_observations(
+        self, code: str, start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
+        stored = self._s.observations.get(code, {})
+        rows = sorted(
+            (d, v)
+            for d, v in stored.items()
+            if (start is None or d >= start) and (end is None or d <= end)
+        )
+        return observations_frame(rows)
+
+    async def last_dates(self) -> dict[str, date]:
+        return {code: max(obs) for code, obs in self._s.observations.items() if obs}
+
+
+def normalize_observations(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with ``date`` (datetime.date) and float ``value``, one row per date (last wins)."""
+    if frame.empty:
+        return observations_frame([])
+    out = frame.loc[:, list(OBSERVATION_COLUMNS)].copy()
+    out["date"] = pd.to_datetime(out["date"]).dt.date
+    out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
+    out = out.drop_duplicates(subset="date", keep="last").sort_values("date")
+    return out.reset_index(drop=True)
+
+
+def observations_frame(rows: Sequence[tuple[date, float | None]]) -> pd.DataFrame:
+    """The read shape: ``date`` objects and float ``value`` with NaN for NULL."""
+    return pd.DataFrame(
+        {
+            "date": pd.Series([r[0] for r in rows], dtype="object"),
+            "value": pd.Series(
+                [float("nan") if r[1] is None else r[1] for r in rows], dtype="float64"
+            ),
+        }
+    )
+
+
+class InMemoryJobRepository:
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self._s = store or MemoryStore()
+
+    async def add(self, job: BacktestJob) -> BacktestJob:
+        if job.id in self._s.jobs:
+            raise Conflict(f"job {job.id} already exists")
+        if job.idempotency_key is not None and await self.by_idempotency_key(job.idempotency_key):
+            raise Conflict("idempotency key already used")
+        self._s.jobs[job.id] = _deep(job)
+        return _deep(job)
+
+    async def get(self, job_id: uuid.UUID) -> BacktestJob | None:
+        job = self._s.jobs.get(job_id)
+        return _deep(job) if job else None
+
+    async def by_idempotency_key(self, key: str) -> BacktestJob | None:
+        for job in self._s.jobs.values():
+            if job.idempotency_key == key:
+                return _deep(job)
+        return None
+
+    async def list(
+        self, status: JobStatus | None, limit: int, cursor: str | None
+    ) -> Page[BacktestJob]:
+        rows = [j for j in self._s.jobs.values() if status is None or j.status == status]
+        page, next_cursor = _page_newest_first(rows, "created_at", limit, cursor)
+        return Page(items=[_deep(j) for j in page], next_cursor=next_cursor)
+
+    async def mark_enqueued(self, job_id: uuid.UUID, at: datetime) -> None:
+        job = self._s.jobs.get(job_id)
+        if job is not None:
+            self._s.jobs[job_id] = replace(job, enqueued_at=at)
+
+    async def claim(
+        self, job_id: uuid.UUID, now: datetime, stale_after_s: float
+    ) -> BacktestJob | None:
+        job = self._s.jobs.get(job_id)
+        if job is None or not _claimable(job, now, stale_after_s):
+            return None
+        claimed = replace(
+            job,
+            status=JobStatus.RUNNING,
+            attempts=job.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+        )
+        self._s.jobs[job_id] = claimed
+        return _deep(claimed)
+
+    async def heartbeat(
+        self, job_id: uuid.UUID, now: datetime, progress: float | None = None
+    ) -> JobStatus | None:
+        job = self._s.jobs.get(job_id)
+        if job is None:
+            return None
+        if job.status == JobStatus.RUNNING:
+            new_progress = job.progress if progress is None else progress
+            job = replace(job, heartbeat_at=now, updated_at=now, progress=new_progress)
+            self._s.jobs[job_id] = job
+        return job.status
+
+    async def finish(
+        self, job_id: uuid.UUID, status: JobStatus, now: datetime, error: str | None = None
+    ) -> bool:
+        _require_terminal(status)
+        job = self._s.jobs.get(job_id)
+        if job is None or job.status != JobStatus.RUNNING:
+            return False
+        self._s.jobs[job_id] = replace(
+            job, status=status, finished_at=now, updated_at=now, error=error
+        )
+        return True
+
+    async def cancel(self, job_id: uuid.UUID, now: datetime) -> BacktestJob:
+        job = self._s.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist")
+        if job.status == JobStatus.CANCELLED:
+            return _deep(job)  # cancelling twice is a no-op, not an error
+        if job.status.is_terminal:
+            raise Conflict(f"job {job_id} already {job.status.value}")
+        cancelled = replace(job, status=JobStatus.CANCELLED, finished_at=now, updated_at=now)
+        self._s.jobs[job_id] = cancelled
+        return _deep(cancelled)
+
+    async def stale_queued(self, enqueued_before: datetime, limit: int) -> list[BacktestJob]:
+        rows = [
+            j
+            for j in self._s.jobs.values()
+            if j.status == JobStatus.QUEUED
+            and (j.enqueued_at is None or j.enqueued_at < enqueued_before)
+        ]
+        rows.sort(key=lambda j: _newest_key(j.created_at, j.id))
+        return [_deep(j) for j in rows[: max(limit, 0)]]
+
+    async def count_active(self, owner: str | None) -> int:
+        return sum(1 for j in self._s.jobs.values() if j.status in _ACTIVE and j.owner == owner)
+
+
+def _claimable(job: BacktestJob, now: datetime, stale_after_s: float) -> bool:
+    if job.status == JobStatus.QUEUED:
+        return True
+    if job.status != JobStatus.RUNNING:
+        return False
+    # A running job whose worker stopped heart-beating is taken over (its worker died).
+    last_sign = job.heartbeat_at or job.started_at or job.updated_at
+    return last_sign < now - timedelta(seconds=stale_after_s)
+
+
+def _require_terminal(status: JobStatus) -> None:
+    if not status.is_terminal:
+        raise ValueError(f"finish() needs a terminal status, got {status.value}")
+
+
+class InMemoryResultRepository:
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self._s = store or MemoryStore()
+
+    async def save(self, result: BacktestResult) -> None:
+        if result.job_id not in self._s.jobs:
+            raise NotFound(f"job {result.job_id} does not exist")
+        self._s.results[result.job_id] = _deep(result)
+
+    async def get(self, job_id: uuid.UUID) -> BacktestResult | None:
+        result = self._s.results.get(job_id)
+        return _deep(result) if result else None
+
+
+class InMemoryPortfolioRepository:
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self._s = store or MemoryStore()
+
+    async def add(self, portfolio: Portfolio) -> Portfolio:
+        if any(p.name == portfolio.name for p in self._s.portfolios.values()):
+            raise Conflict(f"portfolio name {portfolio.name!r} is taken")
+        if portfolio.id in self._s.portfolios:
+            raise Conflict(f"portfolio {portfolio.id} already exists")
+        if portfolio.job_id not in self._s.jobs:
+            raise NotFound(f"job {portfolio.job_id} does not exist")
+        self._s.portfolios[portfolio.id] = portfolio
+        return portfolio
+
+    async def get(self, portfolio_id: uuid.UUID) -> Portfolio | None:
+        return self._s.portfolios.get(portfolio_id)
+
+    async def list(self) -> list[Portfolio]:
+        """Newest first."""
+        rows = list(self._s.portfolios.values())
+        return sorted(rows, key=lambda p: _newest_key(p.created_at, p.id), reverse=True)
+
+    async def delete(self, portfolio_id: uuid.UUID) -> bool:
+        return self._s.portfolios.pop(portfolio_id, None) is not None
+
+
+_RUN_MUTABLE = ("status", "counts", "failures", "issues", "finished_at", "heartbeat_at")
+
+
+class InMemoryIngestionRunRepository:
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self._s = store or MemoryStore()
+
+    async def add(self, run: IngestionRun) -> IngestionRun:
+        if run.id in self._s.runs:
+            raise Conflict(f"ingestion run {run.id} already exists")
+        self._s.runs[run.id] = _deep(run)
+        return _deep(run)
+
+    async def get(self, run_id: uuid.UUID) -> IngestionRun | None:
+        run = self._s.runs.get(run_id)
+        return _deep(run) if run else None
+
+    async def update(self, run: IngestionRun) -> None:
+        stored = self._s.runs.get(run.id)
+        if stored is None:
+            raise NotFound(f"ingestion run {run.id} does not exist")
+        changes = {name: copy.deepcopy(getattr(run, name)) for name in _RUN_MUTABLE}
+        self._s.runs[run.id] = dataclasses.replace(stored, **changes)
+
+    async def list(
+        self, limit: int, cursor: str | None, parent_id: uuid.UUID | None = None
+    ) -> Page[IngestionRun]:
+        rows = [r for r in self._s.runs.values() if parent_id is None or r.parent_id == parent_id]
+        page, next_cursor = _page_newest_first(rows, "started_at", limit, cursor)
+        return Page(items=[_deep(r) for r in page], next_cursor=next_cursor)
+
+    async def children(self, parent_id: uuid.UUID) -> list[IngestionRun]:
+        """Oldest first (the order they were started in)."""
+        rows = [r for r in self._s.runs.values() if r.parent_id == parent_id]
+        rows.sort(key=lambda r: _newest_key(r.started_at, r.id))
+        return [_deep(r) for r in rows]
+
+    async def abandon_stale(self, heartbeat_before: datetime, now: datetime) -> int:
+        stale = [
+            r
+            for r in self._s.runs.values()
+            if r.status == RunStatus.RUNNING and (r.heartbeat_at or r.started_at) < heartbeat_before
+        ]
+        for run in stale:
+            self._s.runs[run.id] = replace(run, status=RunStatus.ABANDONED, finished_at=now)
+        return len(stale)
+
+
+class InMemoryHealthCheck:
+    """Always healthy, unless a test sets ``failure`` to the error it should raise."""
+
+    name = "database"
+
+    def __init__(self) -> None:
+        self.failure: Exception | None = None
+
+    async def check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+def build_memory_repositories(store: MemoryStore | None = None) -> Repositories:
+    """Every fake over one shared store (foreign keys between them hold as in SQL)."""
+    s = store or MemoryStore()
+    return Repositories(
+        assets=InMemoryAssetRepository(s),
+        prices=InMemoryPriceRepository(s),
+        macro=InMemoryMacroRepository(s),
+        jobs=InMemoryJobRepository(s),
+        results=InMemoryResultRepository(s),
+        portfolios=InMemoryPortfolioRepository(s),
+        runs=InMemoryIngestionRunRepository(s),
+        health=InMemoryHealthCheck(),
+    )
+
+
+__all__ = [
+    "InMemoryAssetRepository",
+    "InMemoryHealthCheck",
+    "InMemoryIngestionRunRepository",
+    "InMemoryJobRepository",
+    "InMemoryMacroRepository",
+    "InMemoryPortfolioRepository",
+    "InMemoryPriceRepository",
+    "InMemoryResultRepository",
+    "MemoryStore",
+    "build_memory_repositories",
+    "decode_cursor",
+    "encode_cursor",
+]
