@@ -8,6 +8,7 @@ a caller mutating a frame or a spec dict never changes what is stored.
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 import dataclasses
 import json
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from domain.errors import Conflict, InvalidRequest, NotFound
@@ -67,7 +68,10 @@ def _cursor_parts(cursor: str, n: int) -> list[Any]:
     return parts
 
 
-def _deep(obj: Any) -> Any:
+_T = TypeVar("_T")
+
+
+def _deep(obj: _T) -> _T:
     """A deep copy of a dataclass: its JSON fields (dicts, lists) are never shared."""
     return copy.deepcopy(obj)
 
@@ -157,7 +161,9 @@ class InMemoryAssetRepository:
         more = len(rows) > len(page) and bool(page)
         return Page(items=page, next_cursor=encode_cursor(page[-1].id) if more else None)
 
-    async def by_market(self, market: Market, tickers: Sequence[str] | None = None) -> list[Asset]:
+    async def by_market(
+        self, market: Market, tickers: Sequence[str] | None = None
+    ) -> builtins.list[Asset]:
         wanted = {t.upper() for t in tickers} if tickers is not None else None
         rows = [
             a
@@ -242,7 +248,7 @@ def _panel(series: dict[int, pd.Series], ids: list[int]) -> pd.DataFrame:
     """Outer-join per-asset series on date; a missing bar stays NaN (never zero)."""
     index = pd.DatetimeIndex([], name="date")
     for s in series.values():
-        index = index.union(s.index)
+        index = index.union(pd.DatetimeIndex(s.index))
     panel = pd.DataFrame(
         {i: series[i].reindex(index) if i in series else float("nan") for i in ids},
         index=index,
@@ -400,7 +406,9 @@ class InMemoryJobRepository:
         self._s.jobs[job_id] = cancelled
         return _deep(cancelled)
 
-    async def stale_queued(self, enqueued_before: datetime, limit: int) -> list[BacktestJob]:
+    async def stale_queued(
+        self, enqueued_before: datetime, limit: int
+    ) -> builtins.list[BacktestJob]:
         rows = [
             j
             for j in self._s.jobs.values()
@@ -500,7 +508,7 @@ class InMemoryIngestionRunRepository:
         page, next_cursor = _page_newest_first(rows, "started_at", limit, cursor)
         return Page(items=[_deep(r) for r in page], next_cursor=next_cursor)
 
-    async def children(self, parent_id: uuid.UUID) -> list[IngestionRun]:
+    async def children(self, parent_id: uuid.UUID) -> builtins.list[IngestionRun]:
         """Oldest first (the order they were started in)."""
         rows = [r for r in self._s.runs.values() if r.parent_id == parent_id]
         rows.sort(key=lambda r: _newest_key(r.started_at, r.id))
