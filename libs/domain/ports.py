@@ -204,6 +204,22 @@ class PriceFetch:
 
     bars: dict[int, pd.DataFrame] = field(default_factory=dict)
     failures: dict[int, str] = field(default_factory=dict)
+    # Corporate actions per asset id where the vendor reports them: columns ``date``,
+    # ``dividend`` (cash per share on the ex-date, 0 if none) and ``split`` (new shares per old
+    # share, 0 if none). Absent for providers without action data.
+    actions: dict[int, pd.DataFrame] = field(default_factory=dict)
+
+
+class TradingCalendar(Protocol):
+    """An exchange's trading sessions (holidays are not sessions)."""
+
+    def sessions(self, market: Market, start: date, end: date) -> list[date]:
+        """Sessions in [start, end], ascending."""
+        ...
+
+    def last_completed_session(self, market: Market, now: datetime) -> date:
+        """The latest session whose close is at or before ``now`` (timezone-aware)."""
+        ...
 
 
 class MarketDataProvider(Protocol):
