@@ -34,8 +34,12 @@ class DatabaseSettings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         if self.db_host:
-            password = quote(self.db_password.get_secret_value(), safe="") if self.db_password else ""
-            auth = f"{quote(self.db_user or 'postgres', safe='')}{':' + password if password else ''}"
+            password = (
+                quote(self.db_password.get_secret_value(), safe="") if self.db_password else ""
+            )
+            auth = (
+                f"{quote(self.db_user or 'postgres', safe='')}{':' + password if password else ''}"
+            )
             return f"postgresql+asyncpg://{auth}@{self.db_host}:{self.db_port}/{self.db_name}"
         return DEFAULT_SQLITE_URL
 

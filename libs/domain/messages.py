@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -24,7 +24,7 @@ MAX_BODY_BYTES = 256 * 1024
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1] = CONTRACT_VERSION
+    version: Literal[1] = 1
 
 
 class _IngestCommand(_Message):
@@ -75,14 +75,14 @@ _INGEST_ADAPTER: TypeAdapter[UpdatePrices | UpdateMacro] = TypeAdapter(IngestCom
 
 def parse_message(body: str | bytes) -> UpdatePrices | UpdateMacro | RunBacktest:
     """Parse a queue body; raise InvalidMessage with a readable reason when it does not validate."""
-    return _parse(_MESSAGE_ADAPTER, body)
+    return cast(UpdatePrices | UpdateMacro | RunBacktest, _parse(_MESSAGE_ADAPTER, body))
 
 
 def parse_ingest_command(body: str | bytes | dict[str, Any]) -> UpdatePrices | UpdateMacro:
     """Parse an ingest command (the bodies EventBridge, the CLI and the API post)."""
     if isinstance(body, dict):
         body = json.dumps(body)
-    return _parse(_INGEST_ADAPTER, body)
+    return cast(UpdatePrices | UpdateMacro, _parse(_INGEST_ADAPTER, body))
 
 
 def _parse(adapter: TypeAdapter[Any], body: str | bytes) -> Any:

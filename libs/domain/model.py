@@ -76,6 +76,11 @@ class Asset:
     def provider_symbol(self) -> str:
         return provider_symbol(self.ticker, self.exchange)
 
+    @property
+    def ticker_key(self) -> str:
+        """``MARKET:TICKER``: unique across markets."""
+        return f"{self.market}:{self.ticker}"
+
     def with_id(self, asset_id: int) -> Asset:
         return replace(self, id=asset_id)
 

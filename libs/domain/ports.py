@@ -7,6 +7,7 @@ runs over every implementation of a port.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ class Clock(Protocol):
 
 
 class AssetRepository(Protocol):
-    async def upsert_many(self, assets: Sequence[Asset]) -> list[Asset]:
+    async def upsert_many(self, assets: Sequence[Asset]) -> builtins.list[Asset]:
         """Insert or update by natural key (market, ticker); return them with ids. Idempotent."""
         ...
 
@@ -51,7 +52,7 @@ class AssetRepository(Protocol):
         """Ordered by id; ``cursor`` continues after the previous page."""
         ...
 
-    async def by_market(self, market: Market, tickers: Sequence[str] | None = None) -> list[Asset]:
+    async def by_market(self, market: Market, tickers: Sequence[str] | None = None) -> builtins.list[Asset]:
         """Active assets of a market (optionally only these tickers), ordered by ticker."""
         ...
 
@@ -91,7 +92,7 @@ class MacroRepository(Protocol):
         """Insert or update the catalog by code. Idempotent."""
         ...
 
-    async def list_series(self) -> list[MacroSeries]: ...
+    async def list_series(self) -> builtins.list[MacroSeries]: ...
 
     async def get_series(self, code: str) -> MacroSeries | None: ...
 
@@ -148,7 +149,7 @@ class JobRepository(Protocol):
         """queued/running → cancelled; raise Conflict when already finished, NotFound when absent."""
         ...
 
-    async def stale_queued(self, enqueued_before: datetime, limit: int) -> list[BacktestJob]:
+    async def stale_queued(self, enqueued_before: datetime, limit: int) -> builtins.list[BacktestJob]:
         """Queued jobs never enqueued or enqueued before the given time (for the sweeper)."""
         ...
 
@@ -172,7 +173,7 @@ class PortfolioRepository(Protocol):
 
     async def get(self, portfolio_id: uuid.UUID) -> Portfolio | None: ...
 
-    async def list(self) -> list[Portfolio]: ...
+    async def list(self) -> builtins.list[Portfolio]: ...
 
     async def delete(self, portfolio_id: uuid.UUID) -> bool: ...
 
@@ -190,7 +191,7 @@ class IngestionRunRepository(Protocol):
         """Newest first."""
         ...
 
-    async def children(self, parent_id: uuid.UUID) -> list[IngestionRun]: ...
+    async def children(self, parent_id: uuid.UUID) -> builtins.list[IngestionRun]: ...
 
     async def abandon_stale(self, heartbeat_before: datetime, now: datetime) -> int:
         """Close runs still ``running`` whose heartbeat is older than the given time."""
@@ -213,7 +214,7 @@ class PriceFetch:
 class TradingCalendar(Protocol):
     """An exchange's trading sessions (holidays are not sessions)."""
 
-    def sessions(self, market: Market, start: date, end: date) -> list[date]:
+    def sessions(self, market: Market, start: date, end: date) -> builtins.list[date]:
         """Sessions in [start, end], ascending."""
         ...
 
@@ -237,7 +238,7 @@ class MarketDataProvider(Protocol):
 class MacroDataProvider(Protocol):
     name: str
 
-    def catalog(self) -> list[MacroSeries]: ...
+    def catalog(self) -> builtins.list[MacroSeries]: ...
 
     async def fetch(self, code: str, start: date | None) -> pd.DataFrame:
         """Observations since ``start`` (None: full history), columns ``date``, ``value``
@@ -268,7 +269,7 @@ class MessageQueue(Protocol):
         """Enqueue; return the message id. Raise QueueUnavailable when unreachable."""
         ...
 
-    async def receive(self, max_messages: int, wait_s: float, lease_s: int) -> list[ReceivedMessage]:
+    async def receive(self, max_messages: int, wait_s: float, lease_s: int) -> builtins.list[ReceivedMessage]:
         """Long-poll up to ``wait_s`` for up to ``max_messages``."""
         ...
 

@@ -1,0 +1,1 @@
+"""The ingestor: consumes update commands from the ingest queue and writes prices and macro data."""

@@ -1,0 +1,72 @@
+"""Adapter factories the services' composition roots share: each builds one kind of adapter
+from its settings and disposes of it afterwards. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from adapters.settings import DatabaseSettings, ProviderSettings, QueueSettings
+from domain.ports import MacroDataProvider, MarketDataProvider, MessageQueue, Repositories
+
+
+@asynccontextmanager
+async def open_repositories(settings: DatabaseSettings) -> AsyncIterator[Repositories]:
+    """Repositories over the configured database (PostgreSQL or SQLite)."""
+    from adapters.sqlalchemy import build_sqla_repositories, create_engine
+
+    engine = create_engine(settings.url())
+    try:
+        yield build_sqla_repositories(engine)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def open_queues(
+    settings: QueueSettings, *names: str
+) -> AsyncIterator[dict[str, MessageQueue]]:
+    """The named SQS queues (created with their DLQs when SQS_CREATE_QUEUES is set)."""
+    from adapters.sqs import SqsConnection
+
+    async with SqsConnection(settings.sqs_endpoint_url, settings.aws_region) as connection:
+        queues: dict[str, MessageQueue] = {}
+        for name in names:
+            queues[name] = await connection.queue(
+                name, create=settings.sqs_create_queues, max_receives=settings.max_receives
+            )
+        yield queues
+
+
+def build_market_provider(settings: ProviderSettings) -> MarketDataProvider:
+    if settings.market_data_provider == "csv":
+        from adapters.providers.csv import CsvMarketDataProvider
+
+        assert settings.market_data_dir is not None
+        return CsvMarketDataProvider(settings.market_data_dir)
+    if settings.market_data_provider == "yfinance":
+        from adapters.providers.yfinance import YFinanceProvider
+
+        return YFinanceProvider(rate_limit_per_s=settings.provider_rate_limit_per_s)
+    from adapters.providers.sample import SampleMarketDataProvider
+
+    return SampleMarketDataProvider()
+
+
+def build_macro_provider(settings: ProviderSettings) -> MacroDataProvider:
+    kind = settings.resolved_macro_provider()
+    if kind == "csv":
+        from adapters.providers.csv import CsvMacroDataProvider
+
+        assert settings.market_data_dir is not None
+        return CsvMacroDataProvider(settings.market_data_dir)
+    if kind == "fred":
+        from adapters.providers.fred import FredProvider
+
+        assert settings.fred_api_key is not None
+        return FredProvider(
+            api_key=settings.fred_api_key.get_secret_value(), base_url=settings.fred_base_url
+        )
+    from adapters.providers.sample import SampleMacroDataProvider
+
+    return SampleMacroDataProvider()

@@ -1,0 +1,1 @@
+"""Use cases: one unit, one entry point; they take ports, never adapters."""

@@ -1,0 +1,189 @@
+"""RunBacktestJob: the backtester's handler for ``run_backtest``.
+
+Business rules
+- The job is claimed first (queued → running, compare-and-set): a redelivered or duplicated
+  message for a finished job, or one a live worker holds, changes nothing.
+- A job whose worker died (stale heartbeat) is taken over; after ``max_attempts`` claims it fails
+  instead of looping.
+- A request that cannot run (unknown asset, no data in range, too short for its lookback) fails
+  the job with that reason; transient storage errors propagate so the message is retried.
+- The result is stored before the job is marked succeeded; a job has at most one result.
+- A cancelled job stops at its next checkpoint and stores nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+
+from domain.backtest import BacktestSpec, MarketData, run_backtest
+from domain.errors import DomainError, InvalidRequest, PermanentFailure, RetryableError
+from domain.model import Asset, BacktestJob, BacktestResult, Currency, JobStatus
+from domain.ports import Clock, Repositories
+
+RISK_FREE_SERIES = "DTB3"
+FX_SERIES = "DEXKOUS"  # KRW per USD
+# Prices are loaded this far before ``start`` so that lookback windows have data on day one.
+_LOOKBACK_PAD = timedelta(days=800)
+
+
+class JobCancelled(Exception):
+    """The job was cancelled while it ran."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    stale_after_s: float = 120.0
+    max_attempts: int = 3
+
+
+class RunBacktestJob:
+    def __init__(
+        self, *, repositories: Repositories, clock: Clock, options: RunOptions = RunOptions()
+    ) -> None:
+        self._repos = repositories
+        self._clock = clock
+        self._options = options
+
+    async def __call__(
+        self, job_id: uuid.UUID, *, heartbeat: Callable[[], Awaitable[None]] | None = None
+    ) -> JobStatus | None:
+        """Run the job; return its final status, or None when there was nothing to do."""
+        job = await self._repos.jobs.claim(job_id, self._clock.now(), self._options.stale_after_s)
+        if job is None:
+            return None
+        if job.attempts > self._options.max_attempts:
+            await self._finish(job, JobStatus.FAILED, f"gave up after {job.attempts - 1} attempts")
+            return JobStatus.FAILED
+        try:
+            spec = BacktestSpec.model_validate(job.spec)
+            data, labels = await self._load(spec)
+            await self._checkpoint(job, 0.3, heartbeat)
+            outcome = await asyncio.to_thread(run_backtest, spec, data)
+            await self._checkpoint(job, 0.9, heartbeat)
+        except JobCancelled:
+            return JobStatus.CANCELLED
+        except RetryableError:
+            raise
+        except (DomainError, ValueError) as exc:
+            await self._finish(job, JobStatus.FAILED, _reason(exc))
+            return JobStatus.FAILED
+        await self._repos.results.save(
+            BacktestResult(
+                job_id=job.id,
+                metrics=outcome.metrics,
+                nav=_series_json(outcome.nav),
+                benchmark=_series_json(outcome.benchmark_nav)
+                if outcome.benchmark_nav is not None
+                else None,
+                weights=outcome.weights,
+                analytics={**outcome.analytics, "universe": labels},
+                created_at=self._clock.now(),
+            )
+        )
+        await self._finish(job, JobStatus.SUCCEEDED, None)
+        return JobStatus.SUCCEEDED
+
+    async def _checkpoint(
+        self, job: BacktestJob, progress: float, heartbeat: Callable[[], Awaitable[None]] | None
+    ) -> None:
+        status = await self._repos.jobs.heartbeat(job.id, self._clock.now(), progress)
+        if status is JobStatus.CANCELLED:
+            raise JobCancelled
+        if heartbeat is not None:
+            await heartbeat()
+
+    async def _finish(self, job: BacktestJob, status: JobStatus, error: str | None) -> None:
+        await self._repos.jobs.finish(job.id, status, self._clock.now(), error)
+
+    async def _load(self, spec: BacktestSpec) -> tuple[MarketData, dict[str, Any]]:
+        refs: list[str | int] = list(spec.universe)
+        if spec.benchmark is not None:
+            refs.append(spec.benchmark)
+        found = await self._repos.assets.find(refs)
+        missing = [str(r) for r in refs if r not in found]
+        if missing:
+            raise PermanentFailure(f"unknown assets: {', '.join(missing)}")
+        universe = _unique([found[r] for r in spec.universe])
+        labels = _labels(universe)
+        start = spec.start - _LOOKBACK_PAD
+        panel = await self._repos.prices.read_adj_close(
+            [a.id for a in universe if a.id is not None], start, spec.end
+        )
+        panel = panel.rename(
+            columns={a.id: labels[a.ticker_key] for a in universe if a.id is not None}
+        )
+        panel = panel.reindex(columns=[labels[a.ticker_key] for a in universe])
+        if panel.loc[str(spec.start) :].dropna(how="all").empty:
+            raise InvalidRequest(f"no prices between {spec.start} and {spec.end} for the universe")
+        benchmark, benchmark_currency = await self._benchmark(spec, found, start)
+        currencies = {labels[a.ticker_key]: a.currency for a in universe}
+        needs_fx = len(
+            {*currencies.values(), *([benchmark_currency] if benchmark_currency else [])}
+        ) > 1 or (
+            spec.base_currency is not None
+            and any(c != spec.base_currency for c in currencies.values())
+        )
+        data = MarketData(
+            prices=panel,
+            currencies=currencies,
+            benchmark=benchmark,
+            benchmark_currency=benchmark_currency,
+            risk_free=await self._macro_series(RISK_FREE_SERIES, start, spec),
+            fx=await self._macro_series(FX_SERIES, start, spec) if needs_fx else None,
+        )
+        return data, {labels[a.ticker_key]: a.id for a in universe}
+
+    async def _benchmark(
+        self, spec: BacktestSpec, found: dict[str | int, Asset], start: Any
+    ) -> tuple[pd.Series | None, Currency | None]:
+        if spec.benchmark is None:
+            return None, None
+        asset = found[spec.benchmark]
+        assert asset.id is not None
+        frame = await self._repos.prices.read_adj_close([asset.id], start, spec.end)
+        return frame[asset.id].rename(asset.ticker), asset.currency
+
+    async def _macro_series(self, code: str, start: Any, spec: BacktestSpec) -> pd.Series | None:
+        frame = await self._repos.macro.read_observations(code, start, spec.end)
+        if frame.empty:
+            return None
+        return pd.Series(
+            frame["value"].to_numpy(dtype=float),
+            index=pd.DatetimeIndex(pd.to_datetime(frame["date"])),
+            name=code,
+        )
+
+
+def _unique(assets: list[Asset]) -> list[Asset]:
+    seen: dict[int | None, Asset] = {}
+    for asset in assets:
+        seen.setdefault(asset.id, asset)
+    return list(seen.values())
+
+
+def _labels(assets: list[Asset]) -> dict[str, str]:
+    """Column labels: the ticker, qualified by market only when two markets share it."""
+    tickers = [a.ticker for a in assets]
+    return {
+        a.ticker_key: a.ticker if tickers.count(a.ticker) == 1 else a.ticker_key for a in assets
+    }
+
+
+def _series_json(series: pd.Series) -> dict[str, list[Any]]:
+    index = pd.DatetimeIndex(series.index)
+    return {
+        "dates": [d.date().isoformat() for d in index],
+        "values": [float(v) for v in series.to_numpy()],
+    }
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:2000]

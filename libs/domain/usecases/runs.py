@@ -1,0 +1,156 @@
+"""Recording what an ingest command did (the "honest status" of every run)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from domain.messages import UpdateMacro, UpdatePrices
+from domain.model import IngestionRun, RunStatus, RunTrigger
+from domain.ports import Clock, IngestionRunRepository
+
+# A run lists at most this many failures and issues; the counts stay exact beyond it.
+_MAX_LISTED = 500
+
+
+class RunRecorder:
+    """Keeps one run row up to date while a command is handled.
+
+    The run id comes from the queue message, so a redelivered message resumes its own run
+    instead of leaving a second one behind.
+    """
+
+    def __init__(self, runs: IngestionRunRepository, clock: Clock, run: IngestionRun) -> None:
+        self._runs = runs
+        self._clock = clock
+        self.run = run
+        self.failures: list[dict[str, Any]] = []
+        self.issues: list[dict[str, Any]] = []
+        self._restated: list[dict[str, Any]] = []
+
+    @classmethod
+    async def start(
+        cls,
+        runs: IngestionRunRepository,
+        clock: Clock,
+        *,
+        run_id: uuid.UUID,
+        command: UpdatePrices | UpdateMacro,
+        command_type: str,
+        trigger: RunTrigger,
+        parent_id: uuid.UUID | None,
+        dry_run: bool,
+    ) -> RunRecorder:
+        now = clock.now()
+        run = IngestionRun(
+            id=run_id,
+            command=command.model_dump(mode="json", exclude_none=True),
+            command_type=command_type,
+            trigger=trigger,
+            status=RunStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            parent_id=parent_id,
+            dry_run=dry_run,
+        )
+        existing = await runs.get(run_id)
+        if existing is None:
+            await runs.add(run)
+        else:
+            await runs.update(run)
+        return cls(runs, clock, run)
+
+    def fail(self, subject: str, reason: str) -> None:
+        if len(self.failures) < _MAX_LISTED:
+            self.failures.append({"subject": subject, "reason": reason})
+
+    def issue(self, issue: dict[str, Any]) -> None:
+        if len(self.issues) < _MAX_LISTED:
+            self.issues.append(issue)
+
+    def note_restated(self, subject: str, since: date) -> None:
+        self.issue(
+            {
+                "ticker": subject,
+                "kind": "restated",
+                "detail": f"adjusted history changed on or before {since.isoformat()}; full history replaced",
+            }
+        )
+
+    async def beat(self, counts: dict[str, int]) -> None:
+        self.run = replace(
+            self.run,
+            counts=counts,
+            heartbeat_at=self._clock.now(),
+            failures=list(self.failures),
+            issues=list(self.issues),
+        )
+        await self._runs.update(self.run)
+
+    async def checkpoint(self, counts: dict[str, int]) -> IngestionRun:
+        """Persist progress and leave the run open (a parent waiting for its children)."""
+        await self.beat(counts)
+        return self.run
+
+    async def finish(self, counts: dict[str, int], status: RunStatus) -> IngestionRun:
+        now = self._clock.now()
+        self.run = replace(
+            self.run,
+            counts=counts,
+            status=status,
+            finished_at=now,
+            heartbeat_at=now,
+            failures=list(self.failures),
+            issues=list(self.issues),
+        )
+        await self._runs.update(self.run)
+        return self.run
+
+
+async def aggregate_parent(
+    runs: IngestionRunRepository, parent_id: uuid.UUID, clock: Clock
+) -> IngestionRun | None:
+    """Recompute a fanned-out run from its children; close it when every child has finished.
+
+    Idempotent, so it may run after each child and again from a sweeper (two children finishing
+    at once could each miss the other's commit).
+    """
+    parent = await runs.get(parent_id)
+    if parent is None or parent.status is not RunStatus.RUNNING:
+        return parent
+    children = await runs.children(parent_id)
+    expected = parent.counts.get("children", len(children))
+    totals: dict[str, int] = {"children": expected}
+    failures: list[dict[str, Any]] = []
+    issues: list[dict[str, Any]] = []
+    for child in children:
+        for key, value in child.counts.items():
+            totals[key] = totals.get(key, 0) + value
+        failures.extend(child.failures)
+        issues.extend(child.issues)
+    totals["children"] = expected
+    totals["assets"] = parent.counts.get("assets", 0)
+    finished = [c for c in children if c.finished_at is not None]
+    status = RunStatus.RUNNING
+    finished_at = None
+    if len(finished) >= expected:
+        finished_at = clock.now()
+        if all(c.status is RunStatus.SUCCEEDED for c in children):
+            status = RunStatus.SUCCEEDED
+        elif any(c.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL) for c in children):
+            status = RunStatus.PARTIAL
+        else:
+            status = RunStatus.FAILED
+    updated = replace(
+        parent,
+        counts=totals,
+        failures=failures[:_MAX_LISTED],
+        issues=issues[:_MAX_LISTED],
+        status=status,
+        finished_at=finished_at,
+        heartbeat_at=clock.now(),
+    )
+    await runs.update(updated)
+    return updated

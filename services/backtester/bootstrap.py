@@ -1,0 +1,61 @@
+"""The backtester's composition root: the only place that reads settings and builds adapters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.clock import SystemClock
+from adapters.factories import open_queues, open_repositories
+from adapters.settings import DatabaseSettings, QueueSettings, WorkerRuntimeSettings
+from domain.ports import Clock, MessageQueue, Repositories
+from domain.usecases.run_backtest import RunBacktestJob, RunOptions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktesterSettings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    queues: QueueSettings = field(default_factory=QueueSettings)
+    worker: WorkerRuntimeSettings = field(default_factory=WorkerRuntimeSettings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktesterContainer:
+    settings: BacktesterSettings
+    repositories: Repositories
+    queue: MessageQueue
+    clock: Clock
+    run_job: RunBacktestJob
+
+
+@asynccontextmanager
+async def build_backtester(
+    settings: BacktesterSettings | None = None, **overrides: Any
+) -> AsyncIterator[BacktesterContainer]:
+    settings = settings or BacktesterSettings()
+    async with AsyncExitStack() as stack:
+        repositories: Repositories = overrides.get(
+            "repositories"
+        ) or await stack.enter_async_context(open_repositories(settings.database))
+        queue: MessageQueue | None = overrides.get("queue")
+        if queue is None:
+            name = settings.queues.backtest_queue_name
+            queue = (await stack.enter_async_context(open_queues(settings.queues, name)))[name]
+        clock: Clock = overrides.get("clock") or SystemClock()
+        # A job whose heartbeat is older than two leases belongs to a worker that died.
+        stale_after = 2.0 * settings.worker.worker_lease_seconds
+        yield BacktesterContainer(
+            settings=settings,
+            repositories=repositories,
+            queue=queue,
+            clock=clock,
+            run_job=RunBacktestJob(
+                repositories=repositories,
+                clock=clock,
+                options=RunOptions(
+                    stale_after_s=stale_after, max_attempts=settings.queues.max_receives
+                ),
+            ),
+        )

@@ -1,0 +1,88 @@
+"""``insight-invest``: one command for every process of the platform.
+
+Each subcommand is what an ECS task (or `make run`) starts; see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+COMMANDS = ("gateway", "ingestor", "backtester", "migrate", "seed", "send", "local-sqs", "dev")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="insight-invest", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    gateway = sub.add_parser("gateway", help="serve the HTTP API (uvicorn)")
+    gateway.add_argument("--host", default=None, help="default: GATEWAY_HOST or 127.0.0.1")
+    gateway.add_argument("--port", type=int, default=None, help="default: GATEWAY_PORT or 8000")
+    gateway.add_argument("--workers", type=int, default=1)
+    sub.add_parser("ingestor", help="consume update commands from the ingest queue")
+    sub.add_parser("backtester", help="consume backtest jobs from the backtest queue")
+    sub.add_parser("migrate", help="apply the database migrations (Alembic) up to head")
+    seed = sub.add_parser(
+        "seed", help="load the asset universe and the macro series catalog (idempotent)"
+    )
+    seed.add_argument(
+        "--from-dir",
+        default=None,
+        help="take the universe from <dir>/assets.csv (default with MARKET_DATA_PROVIDER=csv)",
+    )
+    send = sub.add_parser(
+        "send", help="post a command body to the ingest queue, as EventBridge would"
+    )
+    send.add_argument("body", help='JSON body, e.g. \'{"type": "update_prices", "market": "US"}\'')
+    local = sub.add_parser("local-sqs", help="serve a local SQS endpoint (moto) on loopback")
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=int, default=9324)
+    sub.add_parser("dev", help="start the whole system offline on its embedded defaults (make run)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "gateway":
+        from cli.processes import serve_gateway
+
+        return serve_gateway(args.host, args.port, args.workers)
+    if args.command == "ingestor":
+        from cli.processes import serve_ingestor
+
+        return asyncio.run(serve_ingestor())
+    if args.command == "backtester":
+        from cli.processes import serve_backtester
+
+        return asyncio.run(serve_backtester())
+    if args.command == "migrate":
+        from cli.admin import migrate
+
+        return migrate()
+    if args.command == "seed":
+        from cli.admin import seed
+
+        return asyncio.run(seed(args.from_dir))
+    if args.command == "send":
+        from cli.admin import send
+
+        try:
+            body = json.loads(args.body)
+        except json.JSONDecodeError as exc:
+            print(f"insight-invest send: the body is not JSON: {exc}", file=sys.stderr)
+            return 2
+        return asyncio.run(send(body))
+    if args.command == "local-sqs":
+        from adapters.local_sqs import serve_forever
+
+        serve_forever(host=args.host, port=args.port)
+        return 0
+    from cli.dev import run_dev_stack
+
+    return run_dev_stack()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

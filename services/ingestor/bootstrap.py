@@ -1,0 +1,103 @@
+"""The ingestor's composition root: the only place that reads settings and builds adapters.
+
+Tests swap adapters by passing ``overrides`` (repositories, queue, providers, clock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.clock import SystemClock
+from adapters.factories import (
+    build_macro_provider,
+    build_market_provider,
+    open_queues,
+    open_repositories,
+)
+from adapters.settings import (
+    DatabaseSettings,
+    IngestSettings,
+    ProviderSettings,
+    QueueSettings,
+    WorkerRuntimeSettings,
+)
+from domain.ports import Clock, MacroDataProvider, MarketDataProvider, MessageQueue, Repositories
+from domain.usecases.ingest_macro import IngestMacro, MacroOptions
+from domain.usecases.ingest_prices import IngestOptions, IngestPrices
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestorSettings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    queues: QueueSettings = field(default_factory=QueueSettings)
+    providers: ProviderSettings = field(default_factory=ProviderSettings)
+    worker: WorkerRuntimeSettings = field(default_factory=WorkerRuntimeSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestorContainer:
+    settings: IngestorSettings
+    repositories: Repositories
+    queue: MessageQueue
+    market_provider: MarketDataProvider
+    macro_provider: MacroDataProvider
+    clock: Clock
+    ingest_prices: IngestPrices
+    ingest_macro: IngestMacro
+
+
+@asynccontextmanager
+async def build_ingestor(
+    settings: IngestorSettings | None = None, **overrides: Any
+) -> AsyncIterator[IngestorContainer]:
+    settings = settings or IngestorSettings()
+    async with AsyncExitStack() as stack:
+        repositories: Repositories = overrides.get(
+            "repositories"
+        ) or await stack.enter_async_context(open_repositories(settings.database))
+        queue: MessageQueue | None = overrides.get("queue")
+        if queue is None:
+            name = settings.queues.ingest_queue_name
+            queue = (await stack.enter_async_context(open_queues(settings.queues, name)))[name]
+        market = overrides.get("market_provider") or build_market_provider(settings.providers)
+        macro = overrides.get("macro_provider") or build_macro_provider(settings.providers)
+        clock: Clock = overrides.get("clock") or SystemClock()
+        ingest = settings.ingest
+        yield IngestorContainer(
+            settings=settings,
+            repositories=repositories,
+            queue=queue,
+            market_provider=market,
+            macro_provider=macro,
+            clock=clock,
+            ingest_prices=IngestPrices(
+                repositories=repositories,
+                provider=market,
+                queue=queue,
+                clock=clock,
+                options=IngestOptions(
+                    batch_size=ingest.ingest_batch_size,
+                    overlap_days=ingest.ingest_overlap_days,
+                    restatement_tolerance=ingest.ingest_restatement_tolerance,
+                ),
+                quality_check=overrides.get("quality_check", _default_quality_check(ingest)),
+            ),
+            ingest_macro=IngestMacro(
+                repositories=repositories,
+                provider=macro,
+                clock=clock,
+                options=MacroOptions(revision_window=ingest.ingest_macro_revision_window),
+            ),
+        )
+
+
+def _default_quality_check(settings: IngestSettings) -> Any:
+    try:
+        from domain.quality import bars_quality_check
+    except ImportError:  # the quality module is optional for the backbone
+        return None
+    return bars_quality_check(max_daily_move=settings.ingest_max_daily_move)
