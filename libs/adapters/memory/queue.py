@@ -83,7 +83,7 @@ class InMemoryMessageQueue:
     # --- the port -------------------------------------------------------------------------
 
     async def send(self, body: str, delay_s: int = 0) -> str:
-        _check_range("delay_s", delay_s, 0, MAX_DELAY_S)
+        check_range("delay_s", delay_s, 0, MAX_DELAY_S)
         message_id = str(uuid.uuid4())
         self._entries[message_id] = _Entry(
             message_id=message_id,
@@ -97,9 +97,9 @@ class InMemoryMessageQueue:
     async def receive(
         self, max_messages: int, wait_s: float, lease_s: int
     ) -> list[ReceivedMessage]:
-        _check_range("max_messages", max_messages, 1, MAX_BATCH)
-        _check_range("wait_s", wait_s, 0, MAX_WAIT_S)
-        _check_range("lease_s", lease_s, 0, MAX_LEASE_S)
+        check_range("max_messages", max_messages, 1, MAX_BATCH)
+        check_range("wait_s", wait_s, 0, MAX_WAIT_S)
+        check_range("lease_s", lease_s, 0, MAX_LEASE_S)
         deadline = time.monotonic() + wait_s
         while True:
             batch = self._lease(max_messages, lease_s)
@@ -109,7 +109,7 @@ class InMemoryMessageQueue:
             await self._sleep_until_change(remaining)
 
     async def extend(self, message: ReceivedMessage, lease_s: int) -> None:
-        _check_range("lease_s", lease_s, 0, MAX_LEASE_S)
+        check_range("lease_s", lease_s, 0, MAX_LEASE_S)
         entry = self._current(message, in_flight=True)
         if entry is not None:
             entry.visible_at = self._at(lease_s)
@@ -119,7 +119,7 @@ class InMemoryMessageQueue:
             del self._entries[message.message_id]
 
     async def release(self, message: ReceivedMessage, delay_s: int = 0) -> None:
-        _check_range("delay_s", delay_s, 0, MAX_LEASE_S)
+        check_range("delay_s", delay_s, 0, MAX_LEASE_S)
         entry = self._current(message, in_flight=True)
         if entry is not None:
             entry.visible_at = self._at(delay_s)
@@ -235,6 +235,7 @@ class InMemoryMessageQueue:
         return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    """Refuse arguments SQS would refuse, so code tested on the fake is valid on SQS."""
     if not low <= value <= high:
         raise ValueError(f"{name} must be between {low} and {high}, got {value}")
