@@ -1,0 +1,88 @@
+"""Database URLs and the async engine factory (PostgreSQL via asyncpg, SQLite via aiosqlite)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+_POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
+_SQLITE_SCHEMES = {"sqlite", "sqlite+pysqlite"}
+# A connection waits this long for another writer's lock before SQLite answers "locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
+# Fail fast when PostgreSQL is unreachable: readiness probes and workers must not hang.
+CONNECT_TIMEOUT_S = 5.0
+
+
+def normalize_database_url(url: str) -> str:
+    """Map any accepted URL form to its async driver: ``postgres://``, ``postgresql://``
+    (and the sync driver forms) to ``postgresql+asyncpg://``; ``sqlite:///path`` to
+    ``sqlite+aiosqlite:///path``. Async forms pass through unchanged."""
+    # make_url does not know the Heroku-style "postgres://" scheme.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    parsed = make_url(url)
+    if parsed.drivername in _POSTGRES_SCHEMES:
+        parsed = _asyncpg_query(parsed.set(drivername="postgresql+asyncpg"))
+    elif parsed.drivername in _SQLITE_SCHEMES:
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif parsed.drivername not in {"postgresql+asyncpg", "sqlite+aiosqlite"}:
+        raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _asyncpg_query(parsed: URL) -> URL:
+    # libpq's sslmode is spelled "ssl" by asyncpg.
+    if "sslmode" not in parsed.query:
+        return parsed
+    query = dict(parsed.query)
+    query["ssl"] = query.pop("sslmode")
+    return parsed.set(query=query)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(normalize_database_url(url)).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, **overrides: Any) -> AsyncEngine:
+    """An async engine with a pre-pinged pool. SQLite connections get WAL (readers do not
+    block the writer), enforced foreign keys and a busy timeout."""
+    normalized = normalize_database_url(url)
+    if is_sqlite(normalized):
+        return _sqlite_engine(normalized, **overrides)
+    options: dict[str, Any] = {
+        "pool_size": 5,
+        "max_overflow": 10,
+        "pool_timeout": 10,
+        "pool_recycle": 1800,
+        "pool_pre_ping": True,
+        "connect_args": {"timeout": CONNECT_TIMEOUT_S, "command_timeout": 300},
+    }
+    options.update(overrides)
+    return create_async_engine(normalized, **options)
+
+
+def _sqlite_engine(url: str, **overrides: Any) -> AsyncEngine:
+    database = make_url(url).database
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if not database or database == ":memory:":
+        # One shared connection, or every checkout would see its own empty database.
+        options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    options.update(overrides)
+    engine = create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()

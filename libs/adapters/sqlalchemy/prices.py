@@ -1,0 +1,211 @@
+"""Daily bars: reads, and fast per-asset-atomic bulk writes.
+
+PostgreSQL: rows known to be new (a replaced history, an asset without rows) go straight into
+``prices`` with COPY; rows that may exist are COPYed into a temporary stage table and merged
+with ONE ``INSERT … SELECT … ON CONFLICT DO UPDATE``. SQLite: batched executemany upserts.
+Every write of one asset runs in one transaction, so a crash never leaves it half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.sqlalchemy.errors import read_only, transaction
+from adapters.sqlalchemy.tables import assets, prices
+from domain.errors import NotFound
+from domain.model import BAR_COLUMNS, PRICE_FIELDS, empty_bars, normalize_bars
+
+Record = tuple[Any, ...]
+_COLUMNS = ("asset_id", *BAR_COLUMNS)
+_STAGE = "prices_stage"
+# The stage lives per connection; its rows vanish at commit, so a pooled connection reuses it.
+_CREATE_STAGE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
+    "(LIKE prices INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in PRICE_FIELDS)
+_CHANGED = " OR ".join(f"prices.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in PRICE_FIELDS)
+# DISTINCT ON keeps one row per key even when a batch repeats one (ON CONFLICT would refuse
+# to touch the same row twice); unchanged rows are skipped to spare dead tuples.
+_MERGE = (
+    f"INSERT INTO prices ({', '.join(_COLUMNS)}) "
+    f"SELECT DISTINCT ON (asset_id, date) {', '.join(_COLUMNS)} FROM {_STAGE} "
+    f"ORDER BY asset_id, date ON CONFLICT (asset_id, date) DO UPDATE SET {_SET} "
+    f"WHERE {_CHANGED}"
+)
+SQLITE_BATCH_ROWS = 5000
+
+
+def bar_records(asset_id: int, bars: pd.DataFrame) -> list[Record]:
+    """Rows of normalized bars as tuples in ``_COLUMNS`` order, NaN as None (SQL NULL).
+
+    Built column-wise: one ``tolist`` per column is far cheaper than iterating rows."""
+    columns: list[Iterable[Any]] = [repeat(asset_id), bars["date"].tolist()]
+    for name in PRICE_FIELDS:
+        values = bars[name].to_numpy(dtype="float64")
+        as_list = values.tolist()
+        if np.isnan(values).any():
+            as_list = [None if v != v else v for v in as_list]  # v != v only for NaN
+        columns.append(as_list)
+    return list(zip(*columns, strict=False))
+
+
+class SqlaPriceRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def last_dates(self, asset_ids: Sequence[int]) -> dict[int, date]:
+        if not asset_ids:
+            return {}
+        stmt = (
+            select(prices.c.asset_id, func.max(prices.c.date))
+            .where(prices.c.asset_id.in_(list(asset_ids)))
+            .group_by(prices.c.asset_id)
+        )
+        async with read_only(self._engine) as conn:
+            return {asset_id: last for asset_id, last in await conn.execute(stmt)}
+
+    async def read(
+        self, asset_id: int, start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
+        stmt = select(*(prices.c[c] for c in BAR_COLUMNS)).where(prices.c.asset_id == asset_id)
+        stmt = _between(stmt, start, end).order_by(prices.c.date)
+        async with read_only(self._engine) as conn:
+            rows = (await conn.execute(stmt)).all()
+        if not rows:
+            return empty_bars()
+        frame = pd.DataFrame.from_records(rows, columns=list(BAR_COLUMNS))
+        frame[list(PRICE_FIELDS)] = frame[list(PRICE_FIELDS)].astype("float64")
+        return frame
+
+    async def read_adj_close(
+        self, asset_ids: Sequence[int], start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
+        ids = list(dict.fromkeys(asset_ids))
+        stmt = select(prices.c.asset_id, prices.c.date, prices.c.adj_close).where(
+            prices.c.asset_id.in_(ids)
+        )
+        async with read_only(self._engine) as conn:
+            rows = (await conn.execute(_between(stmt, start, end))).all() if ids else []
+        long = pd.DataFrame.from_records(rows, columns=["asset_id", "date", "adj_close"])
+        long["adj_close"] = long["adj_close"].astype("float64")
+        panel = long.pivot(index="date", columns="asset_id", values="adj_close")
+        # Every requested asset gets a column; a missing bar stays NaN, never zero.
+        panel = panel.reindex(columns=ids).astype("float64")
+        panel.index = pd.DatetimeIndex(pd.to_datetime(panel.index), name="date")
+        panel.columns.name = None
+        return panel.sort_index()
+
+    async def count(self, asset_id: int | None = None) -> int:
+        stmt = select(func.count()).select_from(prices)
+        if asset_id is not None:
+            stmt = stmt.where(prices.c.asset_id == asset_id)
+        async with read_only(self._engine) as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def upsert(self, asset_id: int, bars: pd.DataFrame) -> int:
+        frame = normalize_bars(bars)
+        async with transaction(self._engine) as conn:
+            has_rows = await _lock_assets(conn, [asset_id])
+            records = bar_records(asset_id, frame)
+            if asset_id in has_rows:
+                await self._merge(conn, records)
+            else:
+                await self._insert_new(conn, records)
+        return len(frame)
+
+    async def replace(self, asset_id: int, bars: pd.DataFrame) -> int:
+        frame = normalize_bars(bars)
+        async with transaction(self._engine) as conn:
+            await _lock_assets(conn, [asset_id])
+            await conn.execute(delete(prices).where(prices.c.asset_id == asset_id))
+            await self._insert_new(conn, bar_records(asset_id, frame))
+        return len(frame)
+
+    async def upsert_many(self, batch: dict[int, pd.DataFrame]) -> int:
+        """Upsert several assets in ONE transaction (all or nothing, so each asset is
+        atomic too) with one COPY and one merge; return rows written."""
+        frames = {asset_id: normalize_bars(bars) for asset_id, bars in batch.items()}
+        if not frames:
+            return 0
+        async with transaction(self._engine) as conn:
+            has_rows = await _lock_assets(conn, list(frames))
+            new = [r for i, f in frames.items() if i not in has_rows for r in bar_records(i, f)]
+            old = [r for i, f in frames.items() if i in has_rows for r in bar_records(i, f)]
+            await self._insert_new(conn, new)
+            await self._merge(conn, old)
+        return sum(len(f) for f in frames.values())
+
+    async def _insert_new(self, conn: AsyncConnection, records: list[Record]) -> None:
+        """Rows whose keys cannot exist yet (their asset has no rows in this transaction)."""
+        if not records:
+            return
+        if conn.dialect.name == "postgresql":
+            driver = await _asyncpg(conn)
+            await driver.copy_records_to_table("prices", records=records, columns=_COLUMNS)
+        else:
+            await _sqlite_upsert(conn, records)
+
+    async def _merge(self, conn: AsyncConnection, records: list[Record]) -> None:
+        if not records:
+            return
+        if conn.dialect.name != "postgresql":
+            await _sqlite_upsert(conn, records)
+            return
+        driver = await _asyncpg(conn)
+        await driver.execute(_CREATE_STAGE)
+        await driver.copy_records_to_table(_STAGE, records=records, columns=_COLUMNS)
+        await driver.execute(_MERGE)
+
+
+def _between(stmt: Any, start: date | None, end: date | None) -> Any:
+    if start is not None:
+        stmt = stmt.where(prices.c.date >= start)
+    if end is not None:
+        stmt = stmt.where(prices.c.date <= end)
+    return stmt
+
+
+async def _lock_assets(conn: AsyncConnection, asset_ids: list[int]) -> set[int]:
+    """Lock the assets' rows (writers of one asset queue up instead of racing the
+    "has rows?" check) and return the ids that already have prices. NotFound when unknown."""
+    stmt = (
+        select(assets.c.id)
+        .where(assets.c.id.in_(asset_ids))
+        .order_by(assets.c.id)
+        .with_for_update()
+    )
+    found = {row.id for row in await conn.execute(stmt)}
+    missing = set(asset_ids) - found
+    if missing:
+        raise NotFound(f"assets do not exist: {sorted(missing)}")
+    having = select(prices.c.asset_id).where(prices.c.asset_id.in_(asset_ids)).distinct()
+    return {row.asset_id for row in await conn.execute(having)}
+
+
+async def _asyncpg(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under this SQLAlchemy connection, inside its open transaction."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def _sqlite_upsert(conn: AsyncConnection, records: list[Record]) -> None:
+    stmt = sqlite.insert(prices)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["asset_id", "date"], set_={c: stmt.excluded[c] for c in PRICE_FIELDS}
+    )
+    for start in range(0, len(records), SQLITE_BATCH_ROWS):
+        chunk = records[start : start + SQLITE_BATCH_ROWS]
+        await conn.execute(stmt, [dict(zip(_COLUMNS, r, strict=True)) for r in chunk])
+
+
+__all__ = ["SqlaPriceRepository", "bar_records"]

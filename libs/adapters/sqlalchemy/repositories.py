@@ -1,0 +1,683 @@
+"""SQLAlchemy Core implementations of the repository ports (PostgreSQL and SQLite).
+
+Every method runs in its own transaction; status changes of jobs are single compare-and-set
+UPDATEs, so two workers can never both win a claim. Errors leave as domain errors
+(``adapters.sqlalchemy.errors``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.memory.repositories import decode_cursor, encode_cursor, normalize_observations
+from adapters.memory.repositories import observations_frame as _observations_frame
+from adapters.sqlalchemy.errors import read_only, transaction
+from adapters.sqlalchemy.prices import SqlaPriceRepository
+from adapters.sqlalchemy.tables import (
+    assets,
+    backtest_jobs,
+    backtest_results,
+    ingestion_runs,
+    macro_observations,
+    macro_series,
+    portfolios,
+)
+from domain.errors import Conflict, InvalidRequest, NotFound
+from domain.model import (
+    Asset,
+    AssetQuery,
+    AssetType,
+    BacktestJob,
+    BacktestResult,
+    Currency,
+    Exchange,
+    IngestionRun,
+    JobStatus,
+    MacroFrequency,
+    MacroSeries,
+    Market,
+    Page,
+    Portfolio,
+    RunStatus,
+    RunTrigger,
+)
+from domain.ports import Repositories
+
+_ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+def dialect_insert(connection: AsyncConnection, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """INSERT with the dialect's ON CONFLICT support (both backends have it)."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _cursor(cursor: str, n: int) -> builtins.list[Any]:
+    parts = decode_cursor(cursor)
+    if len(parts) != n:
+        raise InvalidRequest("malformed cursor", [{"field": "cursor", "message": "wrong shape"}])
+    return parts
+
+
+def _newest_first_page(
+    stmt: Select[Any], at: Any, ident: Any, limit: int, cursor: str | None
+) -> Select[Any]:
+    """Order newest first by (at, id) and continue strictly after the cursor's row."""
+    if cursor is not None:
+        stamp, last_id = _cursor(cursor, 2)
+        after_at, after_id = datetime.fromisoformat(stamp), uuid.UUID(last_id)
+        stmt = stmt.where(or_(at < after_at, and_(at == after_at, ident < after_id)))
+    return stmt.order_by(at.desc(), ident.desc()).limit(max(limit, 0) + 1)
+
+
+def _cut(rows: builtins.list[Any], limit: int, at: str) -> tuple[builtins.list[Any], str | None]:
+    page = rows[: max(limit, 0)]
+    if len(rows) <= len(page) or not page:
+        return page, None
+    return page, encode_cursor(getattr(page[-1], at).isoformat(), str(page[-1].id))
+
+
+# --- assets -------------------------------------------------------------------------------
+
+
+def _asset(row: Any) -> Asset:
+    return Asset(
+        id=row.id,
+        ticker=row.ticker,
+        name=row.name,
+        market=Market(row.market),
+        exchange=Exchange(row.exchange),
+        currency=Currency(row.currency),
+        asset_type=AssetType(row.asset_type),
+        sector=row.sector,
+        active=row.active,
+    )
+
+
+def _asset_values(asset: Asset) -> dict[str, Any]:
+    return {
+        "ticker": asset.ticker,
+        "provider_symbol": asset.provider_symbol,
+        "name": asset.name,
+        "market": asset.market.value,
+        "exchange": asset.exchange.value,
+        "currency": asset.currency.value,
+        "asset_type": asset.asset_type.value,
+        "sector": asset.sector,
+        "active": asset.active,
+    }
+
+
+class SqlaAssetRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def upsert_many(self, assets_in: Sequence[Asset]) -> builtins.list[Asset]:
+        if not assets_in:
+            return []
+        # One row per natural key (the last wins), so ON CONFLICT never meets a key twice.
+        unique = {(a.market.value, a.ticker): _asset_values(a) for a in assets_in}
+        async with transaction(self._engine) as conn:
+            stmt = dialect_insert(conn, assets)
+            updatable = {c: stmt.excluded[c] for c in _asset_values(assets_in[0])}
+            stmt = stmt.on_conflict_do_update(index_elements=["market", "ticker"], set_=updatable)
+            await conn.execute(stmt, builtins.list(unique.values()))
+            rows = await conn.execute(
+                select(assets.c.id, assets.c.market, assets.c.ticker).where(
+                    tuple_(assets.c.market, assets.c.ticker).in_(builtins.list(unique))
+                )
+            )
+            ids = {(r.market, r.ticker): r.id for r in rows}
+        return [a.with_id(ids[(a.market.value, a.ticker)]) for a in assets_in]
+
+    async def get(self, asset_id: int) -> Asset | None:
+        async with read_only(self._engine) as conn:
+            row = (await conn.execute(select(assets).where(assets.c.id == asset_id))).first()
+        return _asset(row) if row else None
+
+    async def find(self, refs: Sequence[str | int]) -> dict[str | int, Asset]:
+        ids = [r for r in refs if isinstance(r, int)]
+        tickers = {r.upper() for r in refs if isinstance(r, str)}
+        conditions = []
+        if ids:
+            conditions.append(assets.c.id.in_(ids))
+        if tickers:
+            conditions.append(func.upper(assets.c.ticker).in_(tickers))
+        if not conditions:
+            return {}
+        async with read_only(self._engine) as conn:
+            rows = [_asset(r) for r in await conn.execute(select(assets).where(or_(*conditions)))]
+        by_id = {a.id: a for a in rows}
+        by_ticker: dict[str, builtins.list[Asset]] = {}
+        for a in rows:
+            by_ticker.setdefault(a.ticker.upper(), []).append(a)
+        found: dict[str | int, Asset] = {}
+        for ref in refs:
+            if isinstance(ref, int):
+                if ref in by_id:
+                    found[ref] = by_id[ref]
+            elif len(by_ticker.get(ref.upper(), [])) == 1:  # in both markets: ambiguous
+                found[ref] = by_ticker[ref.upper()][0]
+        return found
+
+    async def list(self, query: AssetQuery) -> Page[Asset]:
+        stmt = select(assets).order_by(assets.c.id).limit(max(query.limit, 0) + 1)
+        if query.cursor:
+            stmt = stmt.where(assets.c.id > int(_cursor(query.cursor, 1)[0]))
+        if query.market is not None:
+            stmt = stmt.where(assets.c.market == query.market.value)
+        if query.asset_type is not None:
+            stmt = stmt.where(assets.c.asset_type == query.asset_type.value)
+        if query.text:
+            needle = query.text.lower()
+            stmt = stmt.where(
+                or_(
+                    func.lower(assets.c.ticker).contains(needle, autoescape=True),
+                    func.lower(assets.c.name).contains(needle, autoescape=True),
+                )
+            )
+        async with read_only(self._engine) as conn:
+            rows = [_asset(r) for r in await conn.execute(stmt)]
+        page = rows[: max(query.limit, 0)]
+        more = len(rows) > len(page) and bool(page)
+        return Page(items=page, next_cursor=encode_cursor(page[-1].id) if more else None)
+
+    async def by_market(
+        self, market: Market, tickers: Sequence[str] | None = None
+    ) -> builtins.list[Asset]:
+        stmt = (
+            select(assets)
+            .where(assets.c.market == market.value, assets.c.active.is_(True))
+            .order_by(assets.c.ticker)
+        )
+        if tickers is not None:
+            stmt = stmt.where(func.upper(assets.c.ticker).in_({t.upper() for t in tickers}))
+        async with read_only(self._engine) as conn:
+            return [_asset(r) for r in await conn.execute(stmt)]
+
+
+# --- macro --------------------------------------------------------------------------------
+
+
+class SqlaMacroRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def upsert_series(self, series: Sequence[MacroSeries]) -> None:
+        if not series:
+            return
+        rows = {
+            s.code: {
+                "code": s.code,
+                "name": s.name,
+                "frequency": s.frequency.value,
+                "units": s.units,
+            }
+            for s in series
+        }
+        async with transaction(self._engine) as conn:
+            stmt = dialect_insert(conn, macro_series)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["code"],
+                set_={c: stmt.excluded[c] for c in ("name", "frequency", "units")},
+            )
+            await conn.execute(stmt, builtins.list(rows.values()))
+
+    async def list_series(self) -> builtins.list[MacroSeries]:
+        async with read_only(self._engine) as conn:
+            rows = await conn.execute(select(macro_series).order_by(macro_series.c.code))
+            return [_series(r) for r in rows]
+
+    async def get_series(self, code: str) -> MacroSeries | None:
+        async with read_only(self._engine) as conn:
+            stmt = select(macro_series).where(macro_series.c.code == code)
+            row = (await conn.execute(stmt)).first()
+        return _series(row) if row else None
+
+    async def upsert_observations(self, code: str, observations: pd.DataFrame) -> int:
+        clean = normalize_observations(observations)
+        # NaN becomes None, i.e. SQL NULL: a missing value is never stored as zero or NaN.
+        rows = [
+            {"code": code, "date": d, "value": None if pd.isna(v) else float(v)}
+            for d, v in zip(clean["date"], clean["value"], strict=True)
+        ]
+        async with transaction(self._engine) as conn:
+            known = await conn.execute(
+                select(macro_series.c.code).where(macro_series.c.code == code)
+            )
+            if known.first() is None:
+                raise NotFound(f"macro series {code} does not exist")
+            if rows:
+                stmt = dialect_insert(conn, macro_observations)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["code", "date"], set_={"value": stmt.excluded.value}
+                )
+                await conn.execute(stmt, rows)
+        return len(rows)
+
+    async def read_observations(
+        self, code: str, start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
+        stmt = (
+            select(macro_observations.c.date, macro_observations.c.value)
+            .where(macro_observations.c.code == code)
+            .order_by(macro_observations.c.date)
+        )
+        if start is not None:
+            stmt = stmt.where(macro_observations.c.date >= start)
+        if end is not None:
+            stmt = stmt.where(macro_observations.c.date <= end)
+        async with read_only(self._engine) as conn:
+            rows = [(r.date, r.value) for r in await conn.execute(stmt)]
+        return _observations_frame(rows)
+
+    async def last_dates(self) -> dict[str, date]:
+        stmt = select(macro_observations.c.code, func.max(macro_observations.c.date)).group_by(
+            macro_observations.c.code
+        )
+        async with read_only(self._engine) as conn:
+            return {code: last for code, last in await conn.execute(stmt)}
+
+
+def _series(row: Any) -> MacroSeries:
+    return MacroSeries(
+        code=row.code, name=row.name, frequency=MacroFrequency(row.frequency), units=row.units
+    )
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+def _job(row: Any) -> BacktestJob:
+    return BacktestJob(
+        id=row.id,
+        status=JobStatus(row.status),
+        spec=row.spec,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        idempotency_key=row.idempotency_key,
+        request_hash=row.request_hash,
+        owner=row.owner,
+        attempts=row.attempts,
+        error=row.error,
+        progress=row.progress,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        enqueued_at=row.enqueued_at,
+        heartbeat_at=row.heartbeat_at,
+    )
+
+
+def _job_values(job: BacktestJob) -> dict[str, Any]:
+    return {c.name: getattr(job, c.name) for c in backtest_jobs.columns} | {
+        "status": job.status.value
+    }
+
+
+class SqlaJobRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, job: BacktestJob) -> BacktestJob:
+        async with transaction(self._engine) as conn:
+            await conn.execute(insert(backtest_jobs).values(_job_values(job)))
+        return job
+
+    async def get(self, job_id: uuid.UUID) -> BacktestJob | None:
+        return await self._one(backtest_jobs.c.id == job_id)
+
+    async def by_idempotency_key(self, key: str) -> BacktestJob | None:
+        return await self._one(backtest_jobs.c.idempotency_key == key)
+
+    async def list(
+        self, status: JobStatus | None, limit: int, cursor: str | None
+    ) -> Page[BacktestJob]:
+        stmt = select(backtest_jobs)
+        if status is not None:
+            stmt = stmt.where(backtest_jobs.c.status == status.value)
+        stmt = _newest_first_page(
+            stmt, backtest_jobs.c.created_at, backtest_jobs.c.id, limit, cursor
+        )
+        async with read_only(self._engine) as conn:
+            rows = [_job(r) for r in await conn.execute(stmt)]
+        items, next_cursor = _cut(rows, limit, "created_at")
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def mark_enqueued(self, job_id: uuid.UUID, at: datetime) -> None:
+        async with transaction(self._engine) as conn:
+            await conn.execute(
+                update(backtest_jobs).where(backtest_jobs.c.id == job_id).values(enqueued_at=at)
+            )
+
+    async def claim(
+        self, job_id: uuid.UUID, now: datetime, stale_after_s: float
+    ) -> BacktestJob | None:
+        # A running job whose worker stopped heart-beating is taken over (the worker died).
+        last_sign = func.coalesce(
+            backtest_jobs.c.heartbeat_at,
+            backtest_jobs.c.started_at,
+            backtest_jobs.c.updated_at,
+            type_=backtest_jobs.c.updated_at.type,
+        )
+        stale = now - timedelta(seconds=stale_after_s)
+        # One compare-and-set statement: of two concurrent claims exactly one matches.
+        stmt = (
+            update(backtest_jobs)
+            .where(
+                backtest_jobs.c.id == job_id,
+                or_(
+                    backtest_jobs.c.status == JobStatus.QUEUED.value,
+                    and_(backtest_jobs.c.status == JobStatus.RUNNING.value, last_sign < stale),
+                ),
+            )
+            .values(
+                status=JobStatus.RUNNING.value,
+                attempts=backtest_jobs.c.attempts + 1,
+                started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+            )
+            .returning(*backtest_jobs.columns)
+        )
+        async with transaction(self._engine) as conn:
+            row = (await conn.execute(stmt)).first()
+        return _job(row) if row else None
+
+    async def heartbeat(
+        self, job_id: uuid.UUID, now: datetime, progress: float | None = None
+    ) -> JobStatus | None:
+        values: dict[str, Any] = {"heartbeat_at": now, "updated_at": now}
+        if progress is not None:
+            values["progress"] = progress
+        async with transaction(self._engine) as conn:
+            await conn.execute(
+                update(backtest_jobs)
+                .where(
+                    backtest_jobs.c.id == job_id,
+                    backtest_jobs.c.status == JobStatus.RUNNING.value,
+                )
+                .values(**values)
+            )
+            stmt = select(backtest_jobs.c.status).where(backtest_jobs.c.id == job_id)
+            status = (await conn.execute(stmt)).scalar()
+        return JobStatus(status) if status else None
+
+    async def finish(
+        self, job_id: uuid.UUID, status: JobStatus, now: datetime, error: str | None = None
+    ) -> bool:
+        if not status.is_terminal:
+            raise ValueError(f"finish() needs a terminal status, got {status.value}")
+        stmt = (
+            update(backtest_jobs)
+            .where(
+                backtest_jobs.c.id == job_id,
+                backtest_jobs.c.status == JobStatus.RUNNING.value,
+            )
+            .values(status=status.value, finished_at=now, updated_at=now, error=error)
+        )
+        async with transaction(self._engine) as conn:
+            result = await conn.execute(stmt)
+        return bool(result.rowcount == 1)
+
+    async def cancel(self, job_id: uuid.UUID, now: datetime) -> BacktestJob:
+        stmt = (
+            update(backtest_jobs)
+            .where(backtest_jobs.c.id == job_id, backtest_jobs.c.status.in_(_ACTIVE))
+            .values(status=JobStatus.CANCELLED.value, finished_at=now, updated_at=now)
+            .returning(*backtest_jobs.columns)
+        )
+        async with transaction(self._engine) as conn:
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                current = await conn.execute(
+                    select(backtest_jobs).where(backtest_jobs.c.id == job_id)
+                )
+                row = current.first()
+                if row is None:
+                    raise NotFound(f"job {job_id} does not exist")
+                if row.status != JobStatus.CANCELLED.value:  # cancelling twice is a no-op
+                    raise Conflict(f"job {job_id} already {row.status}")
+        return _job(row)
+
+    async def stale_queued(
+        self, enqueued_before: datetime, limit: int
+    ) -> builtins.list[BacktestJob]:
+        stmt = (
+            select(backtest_jobs)
+            .where(
+                backtest_jobs.c.status == JobStatus.QUEUED.value,
+                or_(
+                    backtest_jobs.c.enqueued_at.is_(None),
+                    backtest_jobs.c.enqueued_at < enqueued_before,
+                ),
+            )
+            .order_by(backtest_jobs.c.created_at, backtest_jobs.c.id)
+            .limit(max(limit, 0))
+        )
+        async with read_only(self._engine) as conn:
+            return [_job(r) for r in await conn.execute(stmt)]
+
+    async def count_active(self, owner: str | None) -> int:
+        owner_match = (
+            backtest_jobs.c.owner.is_(None) if owner is None else backtest_jobs.c.owner == owner
+        )
+        stmt = select(func.count()).where(backtest_jobs.c.status.in_(_ACTIVE), owner_match)
+        async with read_only(self._engine) as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def _one(self, condition: Any) -> BacktestJob | None:
+        async with read_only(self._engine) as conn:
+            row = (await conn.execute(select(backtest_jobs).where(condition))).first()
+        return _job(row) if row else None
+
+
+# --- results and portfolios ---------------------------------------------------------------
+
+_RESULT_JSON = ("metrics", "nav", "benchmark", "weights", "analytics")
+
+
+class SqlaResultRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def save(self, result: BacktestResult) -> None:
+        values = {name: getattr(result, name) for name in _RESULT_JSON}
+        values |= {"job_id": result.job_id, "created_at": result.created_at}
+        async with transaction(self._engine) as conn:
+            stmt = dialect_insert(conn, backtest_results).values(values)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["job_id"],
+                set_={c: stmt.excluded[c] for c in (*_RESULT_JSON, "created_at")},
+            )
+            await conn.execute(stmt)
+
+    async def get(self, job_id: uuid.UUID) -> BacktestResult | None:
+        stmt = select(backtest_results).where(backtest_results.c.job_id == job_id)
+        async with read_only(self._engine) as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        return BacktestResult(
+            job_id=row.job_id,
+            metrics=row.metrics,
+            nav=row.nav,
+            benchmark=row.benchmark,
+            weights=row.weights,
+            analytics=row.analytics,
+            created_at=row.created_at,
+        )
+
+
+def _portfolio(row: Any) -> Portfolio:
+    return Portfolio(id=row.id, name=row.name, job_id=row.job_id, created_at=row.created_at)
+
+
+class SqlaPortfolioRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, portfolio: Portfolio) -> Portfolio:
+        values = {
+            "id": portfolio.id,
+            "name": portfolio.name,
+            "job_id": portfolio.job_id,
+            "created_at": portfolio.created_at,
+        }
+        async with transaction(self._engine) as conn:
+            await conn.execute(insert(portfolios).values(values))
+        return portfolio
+
+    async def get(self, portfolio_id: uuid.UUID) -> Portfolio | None:
+        stmt = select(portfolios).where(portfolios.c.id == portfolio_id)
+        async with read_only(self._engine) as conn:
+            row = (await conn.execute(stmt)).first()
+        return _portfolio(row) if row else None
+
+    async def list(self) -> builtins.list[Portfolio]:
+        """Newest first."""
+        stmt = select(portfolios).order_by(portfolios.c.created_at.desc(), portfolios.c.id.desc())
+        async with read_only(self._engine) as conn:
+            return [_portfolio(r) for r in await conn.execute(stmt)]
+
+    async def delete(self, portfolio_id: uuid.UUID) -> bool:
+        async with transaction(self._engine) as conn:
+            result = await conn.execute(delete(portfolios).where(portfolios.c.id == portfolio_id))
+        return bool(result.rowcount == 1)
+
+
+# --- ingestion runs -----------------------------------------------------------------------
+
+_RUN_MUTABLE = ("status", "counts", "failures", "issues", "finished_at", "heartbeat_at")
+
+
+def _run(row: Any) -> IngestionRun:
+    return IngestionRun(
+        id=row.id,
+        command=row.command,
+        command_type=row.command_type,
+        trigger=RunTrigger(row.trigger),
+        status=RunStatus(row.status),
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        heartbeat_at=row.heartbeat_at,
+        parent_id=row.parent_id,
+        counts=row.counts,
+        failures=row.failures,
+        issues=row.issues,
+        dry_run=row.dry_run,
+    )
+
+
+def _run_values(run: IngestionRun, names: Sequence[str]) -> dict[str, Any]:
+    values = {name: getattr(run, name) for name in names}
+    for enum_field in ("status", "trigger"):
+        if enum_field in values:
+            values[enum_field] = values[enum_field].value
+    return values
+
+
+class SqlaIngestionRunRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, run: IngestionRun) -> IngestionRun:
+        values = _run_values(run, [c.name for c in ingestion_runs.columns])
+        async with transaction(self._engine) as conn:
+            await conn.execute(insert(ingestion_runs).values(values))
+        return run
+
+    async def get(self, run_id: uuid.UUID) -> IngestionRun | None:
+        stmt = select(ingestion_runs).where(ingestion_runs.c.id == run_id)
+        async with read_only(self._engine) as conn:
+            row = (await conn.execute(stmt)).first()
+        return _run(row) if row else None
+
+    async def update(self, run: IngestionRun) -> None:
+        stmt = (
+            update(ingestion_runs)
+            .where(ingestion_runs.c.id == run.id)
+            .values(_run_values(run, _RUN_MUTABLE))
+        )
+        async with transaction(self._engine) as conn:
+            result = await conn.execute(stmt)
+            if result.rowcount == 0:
+                raise NotFound(f"ingestion run {run.id} does not exist")
+
+    async def list(
+        self, limit: int, cursor: str | None, parent_id: uuid.UUID | None = None
+    ) -> Page[IngestionRun]:
+        stmt = select(ingestion_runs)
+        if parent_id is not None:
+            stmt = stmt.where(ingestion_runs.c.parent_id == parent_id)
+        stmt = _newest_first_page(
+            stmt, ingestion_runs.c.started_at, ingestion_runs.c.id, limit, cursor
+        )
+        async with read_only(self._engine) as conn:
+            rows = [_run(r) for r in await conn.execute(stmt)]
+        items, next_cursor = _cut(rows, limit, "started_at")
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def children(self, parent_id: uuid.UUID) -> builtins.list[IngestionRun]:
+        """Oldest first (the order they were started in)."""
+        stmt = (
+            select(ingestion_runs)
+            .where(ingestion_runs.c.parent_id == parent_id)
+            .order_by(ingestion_runs.c.started_at, ingestion_runs.c.id)
+        )
+        async with read_only(self._engine) as conn:
+            return [_run(r) for r in await conn.execute(stmt)]
+
+    async def abandon_stale(self, heartbeat_before: datetime, now: datetime) -> int:
+        last_sign = func.coalesce(
+            ingestion_runs.c.heartbeat_at,
+            ingestion_runs.c.started_at,
+            type_=ingestion_runs.c.started_at.type,
+        )
+        stmt = (
+            update(ingestion_runs)
+            .where(
+                ingestion_runs.c.status == RunStatus.RUNNING.value,
+                last_sign < heartbeat_before,
+            )
+            .values(status=RunStatus.ABANDONED.value, finished_at=now)
+        )
+        async with transaction(self._engine) as conn:
+            result = await conn.execute(stmt)
+        return int(result.rowcount)
+
+
+class SqlaHealthCheck:
+    """Readiness of the database: one round trip."""
+
+    name = "database"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def check(self) -> None:
+        async with read_only(self._engine) as conn:
+            await conn.execute(text("SELECT 1"))
+
+
+def build_sqla_repositories(engine: AsyncEngine) -> Repositories:
+    """Every repository over one engine (the composition roots own and dispose the engine)."""
+    return Repositories(
+        assets=SqlaAssetRepository(engine),
+        prices=SqlaPriceRepository(engine),
+        macro=SqlaMacroRepository(engine),
+        jobs=SqlaJobRepository(engine),
+        results=SqlaResultRepository(engine),
+        portfolios=SqlaPortfolioRepository(engine),
+        runs=SqlaIngestionRunRepository(engine),
+        health=SqlaHealthCheck(engine),
+    )
