@@ -63,15 +63,33 @@ def _start_throwaway_cluster(bindir: str) -> PostgresServer:
     if os.geteuid() == 0:  # initdb refuses to run as root
         shutil.chown(workdir, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*run_as, f"{bindir}/initdb", "-D", datadir, "-U", "postgres", "-A", "trust"],
-                   check=True, capture_output=True)
-    subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", datadir, "-w", "-l",
-                    os.path.join(workdir, "log"), "-o", f"-p {port} -k {workdir} -h 127.0.0.1",
-                    "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, f"{bindir}/initdb", "-D", datadir, "-U", "postgres", "-A", "trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run_as,
+            f"{bindir}/pg_ctl",
+            "-D",
+            datadir,
+            "-w",
+            "-l",
+            os.path.join(workdir, "log"),
+            "-o",
+            f"-p {port} -k {workdir} -h 127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
 
     def stop() -> None:
-        subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", datadir, "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*run_as, f"{bindir}/pg_ctl", "-D", datadir, "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(workdir, ignore_errors=True)
 
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
@@ -99,15 +117,20 @@ async def create_database(admin_url: str, prefix: str = "ii_test") -> str:
 
     parsed = make_url(admin_url)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432,
-                                 user=parsed.username or "postgres", password=parsed.password,
-                                 database=parsed.database or "postgres")
+    conn = await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database=parsed.database or "postgres",
+    )
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
     return parsed.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
 
 
 async def drop_database(admin_url: str, url: str) -> None:
@@ -116,9 +139,13 @@ async def drop_database(admin_url: str, url: str) -> None:
     parsed = make_url(admin_url)
     name = make_url(url).database
     for _ in range(5):
-        conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432,
-                                     user=parsed.username or "postgres", password=parsed.password,
-                                     database=parsed.database or "postgres")
+        conn = await asyncpg.connect(
+            host=parsed.host,
+            port=parsed.port or 5432,
+            user=parsed.username or "postgres",
+            password=parsed.password,
+            database=parsed.database or "postgres",
+        )
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             return
