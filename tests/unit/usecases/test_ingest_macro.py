@@ -67,7 +67,7 @@ async def test_revisions_within_the_window_replace_old_values_and_reruns_write_n
 
 
 async def test_an_unknown_series_is_a_recorded_failure(setup):
-    repos, _, ingest = setup
+    _, _, ingest = setup
 
     run = await ingest(UpdateMacro(series=["CPIAUCSL", "NOPE"]), run_id=uuid.uuid4())
 
