@@ -1,0 +1,1 @@
+"""Market and macro data providers: offline sample, CSV directory, yfinance and FRED."""
