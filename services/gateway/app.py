@@ -1,0 +1,118 @@
+"""The FastAPI app factory: ``create_app(container)`` for tests and embedding,
+``create_app_from_env()`` for ``uvicorn --factory gateway.app:create_app_from_env``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+
+from gateway.charts import ChartCache
+from gateway.container import GatewayContainer, GatewayOptions
+from gateway.observability import BodyLimitMiddleware, GatewayMetrics, MetricsMiddleware
+from gateway.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from gateway.routers import backtests, catalog, health, ingestion, macro, market, portfolios
+
+DESCRIPTION = """Investment research and backtesting for US and Korean markets.
+
+Errors are RFC 9457 `application/problem+json` with a stable `type` URI per kind. Writes need
+`X-API-Key` when the server has API keys configured. Lists are `{"items", "next_cursor"}`;
+series are columnar. Finished results and charts carry `ETag` and honour `If-None-Match`."""
+
+
+def create_app(
+    container: GatewayContainer | None = None,
+    *,
+    options: GatewayOptions | None = None,
+    lifespan: Any = None,
+) -> FastAPI:
+    """The app over a ready container (tests, embedding), or one whose ``lifespan`` installs
+    the container at start-up (``create_app_from_env``)."""
+    opts = container.options if container is not None else options or GatewayOptions()
+    app = FastAPI(title=opts.title, version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    metrics = GatewayMetrics()
+    app.state.metrics = metrics
+    if container is not None:
+        install_container(app, container)
+    install_problem_handlers(app)
+    for module in (health, market, macro, catalog, backtests, portfolios, ingestion):
+        app.include_router(module.router)
+    # Added innermost first: the body limit runs before any route reads the body; metrics see
+    # the final status; gzip wraps everything.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=opts.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if opts.cors_origins:
+        # An explicit allow-list only: credentials are never combined with a wildcard.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(opts.cors_origins),
+            allow_credentials="*" not in opts.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type", "If-None-Match"],
+            expose_headers=["Location", "ETag"],
+        )
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def install_container(app: FastAPI, container: GatewayContainer) -> None:
+    app.state.container = container
+    app.state.charts = ChartCache(container.options.chart_cache_size)
+
+
+def create_app_from_env() -> FastAPI:
+    """The production app: settings from the environment, adapters built in the lifespan and
+    disposed at shutdown (nothing is connected at import time)."""
+    from adapters.settings import DatabaseSettings, GatewaySettings, QueueSettings
+    from gateway.bootstrap import build_container, options_from_settings
+
+    database, queues = DatabaseSettings(), QueueSettings()
+    options = options_from_settings(GatewaySettings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with build_container(database, queues, options) as container:
+            install_container(app, container)
+            yield
+
+    return create_app(options=options, lifespan=lifespan)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every 4xx/5xx as application/problem+json only (FastAPI would
+    also list application/json and its own HTTPValidationError for 422)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault(
+        "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
+    for defs_name, defs in list(components["Problem"].pop("$defs", {}).items()):
+        components.setdefault(defs_name, defs)
+    for path, path_item in schema.get("paths", {}).items():
+        if path == "/health/ready":  # its 503 is the readiness report, not a problem
+            continue
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                if not (status.isdigit() and int(status) >= 400):
+                    continue
+                example = response.get("content", {}).get(PROBLEM_MEDIA_TYPE, {}).get("example")
+                entry: dict[str, Any] = {"schema": problem_ref}
+                if example is not None:
+                    entry["example"] = example
+                response["content"] = {PROBLEM_MEDIA_TYPE: entry}
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    app.openapi_schema = schema
+    return schema

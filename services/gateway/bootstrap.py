@@ -1,0 +1,133 @@
+"""The gateway's composition root: the only place that reads settings and builds the engine
+and the SQS client; both are created at start-up and disposed at shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from adapters.calendars import ExchangeCalendarsAdapter
+from adapters.clock import SystemClock
+from adapters.settings import DatabaseSettings, GatewaySettings, QueueSettings
+from domain.errors import QueueUnavailable
+from domain.ports import MessageQueue, ReceivedMessage
+from gateway.container import GatewayContainer, GatewayOptions
+
+# The gateway answers users: it must fail fast (503) rather than queue behind a dead database.
+DB_POOL_TIMEOUT_S = 3.0
+DB_CONNECT_TIMEOUT_S = 3.0
+DB_COMMAND_TIMEOUT_S = 15.0
+SQS_CONNECT_TIMEOUT_S = 2.0
+SQS_READ_TIMEOUT_S = 5.0
+
+
+def options_from_settings(settings: GatewaySettings) -> GatewayOptions:
+    return GatewayOptions(
+        api_keys=tuple(k.get_secret_value() for k in settings.api_keys),
+        require_key_for_reads=settings.require_key_for_reads,
+        cors_origins=tuple(settings.cors_origins),
+        max_body_bytes=settings.max_body_bytes,
+        max_active_jobs_per_key=settings.max_queued_jobs_per_key,
+    )
+
+
+def _engine_overrides(url: str) -> dict[str, Any]:
+    from adapters.sqlalchemy.engine import is_sqlite
+
+    if is_sqlite(url):
+        return {}
+    return {
+        "pool_timeout": DB_POOL_TIMEOUT_S,
+        "connect_args": {"timeout": DB_CONNECT_TIMEOUT_S, "command_timeout": DB_COMMAND_TIMEOUT_S},
+    }
+
+
+class LazyQueue:
+    """A queue resolved on first use and re-resolved after a failure, so the gateway starts
+    (and serves reads) while SQS is down and recovers by itself when it returns."""
+
+    def __init__(self, connection: Any, name: str, *, create: bool, max_receives: int) -> None:
+        self.name = name
+        self.max_receives = max_receives
+        self._connection = connection
+        self._create = create
+        self._queue: MessageQueue | None = None
+
+    async def _resolved(self) -> MessageQueue:
+        if self._queue is None:
+            try:
+                self._queue = await self._connection.queue(
+                    self.name, create=self._create, max_receives=self.max_receives
+                )
+            except QueueUnavailable:
+                raise
+            except Exception as exc:  # the SDK's own errors must not leak past the adapter edge
+                raise QueueUnavailable(f"queue {self.name} unavailable") from exc
+        return self._queue
+
+    async def send(self, body: str, delay_s: int = 0) -> str:
+        return await (await self._resolved()).send(body, delay_s)
+
+    async def receive(
+        self, max_messages: int, wait_s: float, lease_s: int
+    ) -> list[ReceivedMessage]:
+        return await (await self._resolved()).receive(max_messages, wait_s, lease_s)
+
+    async def extend(self, message: ReceivedMessage, lease_s: int) -> None:
+        await (await self._resolved()).extend(message, lease_s)
+
+    async def ack(self, message: ReceivedMessage) -> None:
+        await (await self._resolved()).ack(message)
+
+    async def release(self, message: ReceivedMessage, delay_s: int = 0) -> None:
+        await (await self._resolved()).release(message, delay_s)
+
+    async def dead_letter(self, message: ReceivedMessage, reason: str) -> None:
+        await (await self._resolved()).dead_letter(message, reason)
+
+    async def depth(self) -> dict[str, int]:
+        return await (await self._resolved()).depth()
+
+    async def ping(self) -> None:
+        await (await self._resolved()).ping()
+
+
+@asynccontextmanager
+async def build_container(
+    database: DatabaseSettings,
+    queues: QueueSettings,
+    options: GatewayOptions,
+) -> AsyncIterator[GatewayContainer]:
+    """Engine + SQS client for the app's lifetime; both disposed on exit."""
+    from adapters.sqlalchemy import build_sqla_repositories, create_engine
+    from adapters.sqs import SqsConnection
+
+    url = database.url()
+    engine = create_engine(url, **_engine_overrides(url))
+    try:
+        async with SqsConnection(
+            queues.sqs_endpoint_url,
+            queues.aws_region,
+            connect_timeout_s=SQS_CONNECT_TIMEOUT_S,
+            read_timeout_s=SQS_READ_TIMEOUT_S,
+        ) as connection:
+
+            def queue(name: str) -> LazyQueue:
+                return LazyQueue(
+                    connection,
+                    name,
+                    create=queues.sqs_create_queues,
+                    max_receives=queues.max_receives,
+                )
+
+            yield GatewayContainer(
+                repositories=build_sqla_repositories(engine),
+                backtest_queue=queue(queues.backtest_queue_name),
+                ingest_queue=queue(queues.ingest_queue_name),
+                clock=SystemClock(),
+                calendar=ExchangeCalendarsAdapter(),
+                options=options,
+            )
+    finally:
+        await engine.dispose()

@@ -1,0 +1,101 @@
+"""Macro series and their observations, with optional transforms."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query
+
+from domain.errors import NotFound
+from gateway.deps import Container
+from gateway.problems import problem_docs
+from gateway.routers.market import check_range
+from gateway.schemas import (
+    FastJSONResponse,
+    ListOf,
+    MacroSeriesOut,
+    ObservationsOut,
+    floats,
+    series_out,
+)
+from gateway.security import Reader
+
+router = APIRouter(prefix="/v1/macro", tags=["macro"])
+
+Transform = Literal["yoy", "mom", "diff"]
+# How far before ``start`` a transform must read so its first value is defined.
+_WARMUP = {"yoy": timedelta(days=380), "mom": timedelta(days=40), "diff": timedelta(days=120)}
+
+
+@router.get(
+    "/series",
+    summary="The macro series catalog",
+    response_model=ListOf[MacroSeriesOut],
+    responses=problem_docs(401, 503),
+)
+async def list_series(container: Container, _: Reader) -> FastJSONResponse:
+    rows = await container.repositories.macro.list_series()
+    return FastJSONResponse({"items": [series_out(s) for s in rows], "next_cursor": None})
+
+
+@router.get(
+    "/series/{code}/observations",
+    summary="Observations of one series; transform yoy/mom (percent change) or diff",
+    response_model=ObservationsOut,
+    responses=problem_docs(401, 404, 422, 503),
+)
+async def observations(
+    container: Container,
+    _: Reader,
+    code: str,
+    start: date | None = None,
+    end: date | None = None,
+    transform: Annotated[Transform | None, Query(description="yoy and mom in percent")] = None,
+) -> FastJSONResponse:
+    check_range(start, end)
+    series = await container.repositories.macro.get_series(code)
+    if series is None:
+        raise NotFound(f"macro series {code!r} does not exist")
+    read_from = start - _WARMUP[transform] if (start and transform) else start
+    frame = await container.repositories.macro.read_observations(code, read_from, end)
+    values = _transform(frame, transform)
+    if start is not None:
+        values = values[values.index >= pd.Timestamp(start)]
+    return FastJSONResponse(
+        {
+            **series_out(series),
+            "transform": transform,
+            "observations": {
+                "dates": [d.date().isoformat() for d in values.index],
+                "values": floats(values.to_numpy()),
+            },
+        }
+    )
+
+
+def _transform(frame: pd.DataFrame, transform: str | None) -> pd.Series:
+    values = pd.Series(
+        frame["value"].to_numpy(dtype="float64"),
+        index=pd.DatetimeIndex(pd.to_datetime(frame["date"])),
+    )
+    if transform is None or values.empty:
+        return values
+    if transform == "diff":
+        return values.diff()
+    # Percent change against the value one year (month) earlier, by date rather than by row
+    # count, so daily and weekly series with gaps are compared with the right observation.
+    offset = pd.DateOffset(years=1) if transform == "yoy" else pd.DateOffset(months=1)
+    earlier = values.dropna()
+    prior = (
+        earlier.reindex(values.index - offset, method="ffill")
+        if not earlier.empty
+        else values * float("nan")
+    )
+    prior.index = values.index
+    # Observations before the first one a year earlier have nothing to compare with.
+    prior[values.index - offset < (earlier.index[0] if not earlier.empty else values.index[0])] = (
+        float("nan")
+    )
+    return (values / prior - 1.0) * 100.0

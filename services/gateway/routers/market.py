@@ -1,0 +1,138 @@
+"""Assets and prices (columnar series)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from domain.errors import InvalidRequest, NotFound
+from domain.model import PRICE_FIELDS, Asset, AssetQuery, AssetType, Market
+from gateway.deps import Container
+from gateway.problems import problem_docs
+from gateway.schemas import (
+    AssetOut,
+    FastJSONResponse,
+    ListOf,
+    PriceSeriesOut,
+    PricesOut,
+    asset_out,
+    bars_out,
+)
+from gateway.security import Reader
+
+router = APIRouter(prefix="/v1", tags=["market data"])
+
+PriceField = Literal["open", "high", "low", "close", "adj_close", "volume"]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=500, description="From the previous page")]
+Start = Annotated[date | None, Query(description="First date, inclusive")]
+End = Annotated[date | None, Query(description="Last date, inclusive")]
+Fields = Annotated[list[PriceField] | None, Query(description="Columns (default: all)")]
+
+
+def check_range(start: date | None, end: date | None) -> None:
+    if start is not None and end is not None and start > end:
+        raise InvalidRequest(
+            "start is after end", [{"field": "start", "message": "must not be after end"}]
+        )
+
+
+def _fields(fields: list[PriceField] | None) -> list[str]:
+    wanted = set(fields or PRICE_FIELDS)
+    return [f for f in PRICE_FIELDS if f in wanted]
+
+
+@router.get(
+    "/assets",
+    summary="List assets (filter by market, type, text on ticker and name)",
+    response_model=ListOf[AssetOut],
+    responses=problem_docs(401, 422, 503),
+)
+async def list_assets(
+    container: Container,
+    _: Reader,
+    market: Market | None = None,
+    asset_type: AssetType | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="Text in ticker or name")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> FastJSONResponse:
+    page = await container.repositories.assets.list(
+        AssetQuery(market=market, asset_type=asset_type, text=q or None, limit=limit, cursor=cursor)
+    )
+    return FastJSONResponse(
+        {"items": [asset_out(a) for a in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+async def _asset(container: Container, asset_id: int) -> Asset:
+    asset = await container.repositories.assets.get(asset_id)
+    if asset is None:
+        raise NotFound(f"asset {asset_id} does not exist")
+    return asset
+
+
+@router.get(
+    "/assets/{asset_id}",
+    summary="One asset",
+    response_model=AssetOut,
+    responses=problem_docs(401, 404, 422, 503),
+)
+async def get_asset(container: Container, _: Reader, asset_id: int) -> FastJSONResponse:
+    return FastJSONResponse(asset_out(await _asset(container, asset_id)))
+
+
+@router.get(
+    "/assets/{asset_id}/prices",
+    summary="Daily bars of one asset, columnar",
+    response_model=PriceSeriesOut,
+    responses=problem_docs(401, 404, 422, 503),
+)
+async def asset_prices(
+    container: Container,
+    _: Reader,
+    asset_id: int,
+    start: Start = None,
+    end: End = None,
+    fields: Fields = None,
+) -> FastJSONResponse:
+    check_range(start, end)
+    asset = await _asset(container, asset_id)
+    frame = await container.repositories.prices.read(asset_id, start, end)
+    return FastJSONResponse(bars_out(asset, frame, _fields(fields)))
+
+
+@router.get(
+    "/prices",
+    summary="Daily bars of several assets at once, columnar",
+    response_model=PricesOut,
+    responses=problem_docs(401, 404, 422, 503),
+)
+async def prices(
+    container: Container,
+    _: Reader,
+    asset_id: Annotated[list[int], Query(min_length=1, description="Repeat for each asset")],
+    start: Start = None,
+    end: End = None,
+    fields: Fields = None,
+) -> FastJSONResponse:
+    check_range(start, end)
+    limit = container.options.max_assets_per_price_request
+    ids = list(dict.fromkeys(asset_id))
+    if len(ids) > limit:
+        raise InvalidRequest(
+            "too many assets",
+            [{"field": "asset_id", "message": f"at most {limit} assets per request"}],
+        )
+    found = await container.repositories.assets.find(list(ids))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"assets {missing} do not exist")
+    columns = _fields(fields)
+    items = []
+    for ident in ids:
+        frame = await container.repositories.prices.read(ident, start, end)
+        items.append(bars_out(found[ident], frame, columns))
+    return FastJSONResponse({"items": items})
