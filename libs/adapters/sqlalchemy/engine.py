@@ -61,6 +61,9 @@ def create_engine(url: str, **overrides: Any) -> AsyncEngine:
         "pool_pre_ping": True,
         "connect_args": {"timeout": CONNECT_TIMEOUT_S, "command_timeout": 300},
     }
+    if "poolclass" in overrides:  # e.g. NullPool for one-shot tools: no pool sizing
+        for sizing in ("pool_size", "max_overflow", "pool_timeout"):
+            options.pop(sizing)
     options.update(overrides)
     return create_async_engine(normalized, **options)
 

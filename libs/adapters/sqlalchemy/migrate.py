@@ -20,6 +20,7 @@ def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
+    config.set_main_option("path_separator", "os")
     # Kept out of the ini options: those are %-interpolated and would mangle passwords.
     config.attributes["database_url"] = normalize_database_url(url)
     return config
