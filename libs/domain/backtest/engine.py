@@ -1,4 +1,4 @@
-"""Backtest engine (stand-in: equal weight, calendar rebalancing; replaced by the full engine)."""
+"""The backtest engine: a pure function of (spec, market data) → outcome (docs/engine.md)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,40 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
+from domain.backtest.errors import UnrunnableBacktest
+from domain.backtest.metrics import Calendar, analytics, compute_metrics
+from domain.backtest.panel import (
+    Panel,
+    asof,
+    cash_growth,
+    first_valid_index,
+    forward_fill,
+    resolve_base_currency,
+    to_base,
+)
+from domain.backtest.simulate import Costs, Schedule, Simulation, apply_bands, simulate
 from domain.backtest.spec import BacktestSpec
+from domain.backtest.strategies import (
+    DAYS_PER_MONTH,
+    HISTORY_MARGIN_DAYS,
+    STRATEGIES,
+    SignalContext,
+    StrategyDefinition,
+)
 from domain.model import Currency
 
-TRADING_DAYS = 252
+_PERIOD_MONTHS = {"M": 1, "Q": 3, "A": 12}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarketData:
     """Inputs of one backtest, already loaded. ``prices``: DatetimeIndex × one column per
-    universe label (adjusted closes, NaN where an asset has no bar). ``risk_free``: annualised
-    percent (FRED DTB3). ``fx``: KRW per USD (FRED DEXKOUS)."""
+    universe label (adjusted closes, NaN where an asset has no bar, never zero); rows before
+    ``spec.start`` are the warm-up history the signals may use (``required_history_days``).
+    ``currencies``: label → quote currency. ``risk_free``: annualised percent (FRED DTB3).
+    ``fx``: KRW per USD (FRED DEXKOUS)."""
 
     prices: pd.DataFrame
     currencies: dict[str, Currency] = field(default_factory=dict)
@@ -30,42 +52,220 @@ class MarketData:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestOutcome:
+    """``weights``: one JSON-ready record per trade (decision and execution dates, target and
+    drifted weights, turnover, fee, trigger). ``turnover`` and ``fees`` align with it."""
+
     nav: pd.Series
     benchmark_nav: pd.Series | None
     weights: list[dict[str, Any]]
     metrics: dict[str, float | None]
     analytics: dict[str, Any] = field(default_factory=dict)
+    turnover: list[float] = field(default_factory=list)
+    fees: list[float] = field(default_factory=list)
+    base_currency: Currency | None = None
+
+
+def strategy_definition(spec: BacktestSpec) -> tuple[StrategyDefinition, Any]:
+    definition = STRATEGIES.get(spec.strategy.type)
+    if definition is None:
+        raise UnrunnableBacktest(
+            f"unknown strategy {spec.strategy.type!r}",
+            [{"field": "strategy.type", "message": f"one of {', '.join(STRATEGIES)}"}],
+        )
+    try:
+        params = definition.params.model_validate(spec.strategy.params)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(["strategy", "params", *map(str, e["loc"])]), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise UnrunnableBacktest("invalid strategy parameters", errors) from exc
+    return definition, params
+
+
+def required_history_days(spec: BacktestSpec) -> int:
+    """Calendar days of prices the strategy needs before ``spec.start`` (0: none)."""
+    definition, params = strategy_definition(spec)
+    months = definition.lookback_months(params)
+    return 0 if months == 0 else months * DAYS_PER_MONTH + HISTORY_MARGIN_DAYS
+
+
+def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
+    labels = tuple(str(item) for item in spec.universe)
+    prices = data.prices
+    columns = pd.Index([str(c) for c in prices.columns])
+    where = columns.get_indexer(labels)
+    missing = [label for label, j in zip(labels, where, strict=True) if j < 0]
+    if missing:
+        raise UnrunnableBacktest(
+            f"no prices for {', '.join(missing)}",
+            [{"field": "universe", "message": f"unknown asset {m}"} for m in missing],
+        )
+    index = pd.DatetimeIndex(prices.index)
+    order = None if index.is_monotonic_increasing else np.argsort(index.asi8, kind="stable")
+    if order is not None:
+        index = index[order]
+    stop = int(index.searchsorted(pd.Timestamp(spec.end), side="right"))
+    values = prices.to_numpy(dtype=float)
+    raw = (values if order is None else values[order])[:stop][:, where]  # a copy: fancy index
+    has_bar = ~np.isnan(raw).all(axis=1)  # sessions where no universe asset traded are dropped
+    if not has_bar.all():
+        raw, index = raw[has_bar], index[:stop][has_bar]
+    dates = index[:stop]
+    start_idx = int(dates.searchsorted(pd.Timestamp(spec.start)))
+    if start_idx >= len(dates) - 1:
+        raise UnrunnableBacktest(
+            f"no prices between {spec.start} and {spec.end}",
+            [{"field": "start", "message": "no data in the requested range"}],
+        )
+    base = resolve_base_currency(data.currencies, labels, spec.base_currency)
+    fx = None if data.fx is None else asof(data.fx, dates)
+    for currency in {data.currencies.get(label) for label in labels} - {None, base}:
+        cols = [j for j, label in enumerate(labels) if data.currencies.get(label) == currency]
+        raw[:, cols] = to_base(raw[:, cols], currency, base, fx)
+    raw[raw <= 0] = np.nan  # a zero or negative close is a missing bar, never a price
+    benchmark = None
+    if data.benchmark is not None:
+        bench = asof(data.benchmark, dates)
+        benchmark = to_base(bench, data.benchmark_currency, base, fx)
+    return Panel(
+        dates=dates,
+        labels=labels,
+        prices=forward_fill(raw),
+        first_valid=first_valid_index(raw),
+        start_idx=start_idx,
+        cash_growth=cash_growth(data.risk_free, dates),
+        benchmark=benchmark,
+        base_currency=base,
+    )
+
+
+def decision_sessions(dates: pd.DatetimeIndex, start_idx: int, rebalance: str) -> np.ndarray:
+    """The first session of the window, then the last session of every calendar period."""
+    if rebalance == "none":
+        return np.array([start_idx])
+    months = _PERIOD_MONTHS[rebalance]
+    code = (np.asarray(dates.year) * 12 + np.asarray(dates.month) - 1) // months
+    # The panel's last session is never a known period end (the next session is unseen).
+    ends = np.flatnonzero(code[1:] != code[:-1])
+    ends = ends[ends > start_idx]
+    return np.concatenate([[start_idx], ends])
+
+
+def _weight_maps(labels: np.ndarray, matrix: np.ndarray) -> list[dict[str, float]]:
+    """Row-wise {label: weight} of the positive entries, from one vectorised nonzero pass."""
+    rows, cols = np.nonzero(matrix > 0)
+    names = labels[cols].tolist()
+    values = matrix[rows, cols].tolist()
+    bounds = np.searchsorted(rows, np.arange(len(matrix) + 1)).tolist()
+    return [
+        dict(zip(names[a:b], values[a:b], strict=True))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+
+
+def _records(panel: Panel, sim: Simulation) -> list[dict[str, Any]]:
+    """One JSON-ready record per trade; weights list only the assets held (> 0)."""
+    schedule = sim.schedule
+    labels = np.array(panel.labels, dtype=object)
+    day = panel.dates.values.astype("datetime64[D]")
+    executed = np.datetime_as_string(day[schedule.executions]).tolist()
+    decided = np.datetime_as_string(day[schedule.decisions]).tolist()
+    cash = np.maximum(0.0, 1.0 - schedule.targets.sum(axis=1)).tolist()
+    return [
+        {
+            "date": executed[k],
+            "decision_date": decided[k],
+            "weights": target,
+            "drifted": drifted,
+            "cash": cash[k],
+            "turnover": turnover,
+            "fee": fee,
+            "trigger": trigger,
+        }
+        for k, (target, drifted, turnover, fee, trigger) in enumerate(
+            zip(
+                _weight_maps(labels, schedule.targets),
+                _weight_maps(labels, sim.drifted),
+                sim.turnover.tolist(),
+                sim.fees.tolist(),
+                schedule.triggers.tolist(),
+                strict=True,
+            )
+        )
+    ]
 
 
 def run_backtest(spec: BacktestSpec, data: MarketData) -> BacktestOutcome:
-    prices = data.prices.loc[str(spec.start) : str(spec.end)].ffill()
-    if prices.empty:
-        raise ValueError("no prices in the requested range")
-    returns = prices.pct_change().fillna(0.0).to_numpy()
-    period = prices.index.to_period(spec.rebalance)
-    rebalance_days = np.flatnonzero(np.r_[True, period[1:] != period[:-1]])
-    nav = np.empty(len(prices))
-    weights = np.full(prices.shape[1], 1.0 / prices.shape[1])
-    holdings = weights.copy()
-    value = spec.initial_capital
-    records = []
-    for i in range(len(prices)):
-        if i > 0:
-            growth = holdings * (1 + returns[i])
-            value *= growth.sum() / holdings.sum()
-            holdings = growth / growth.sum()
-        if i in set(rebalance_days.tolist()):
-            holdings = weights.copy()
-            records.append({"date": prices.index[i].date().isoformat(),
-                            "weights": dict(zip(prices.columns, weights.tolist(), strict=True))})
-        nav[i] = value
-    nav_series = pd.Series(nav, index=prices.index)
-    daily = nav_series.pct_change().dropna()
-    years = (prices.index[-1] - prices.index[0]).days / 365.25
-    metrics: dict[str, float | None] = {
-        "total_return": float(nav[-1] / nav[0] - 1),
-        "cagr": float((nav[-1] / nav[0]) ** (1 / years) - 1) if years > 0 else None,
-        "volatility": float(daily.std() * np.sqrt(TRADING_DAYS)),
-        "max_drawdown": float((nav_series / nav_series.cummax() - 1).min()),
-    }
-    return BacktestOutcome(nav=nav_series, benchmark_nav=None, weights=records, metrics=metrics)
+    """Run one backtest. Pure: no I/O, inputs are never mutated."""
+    definition, params = strategy_definition(spec)
+    panel = _build_panel(spec, data)
+    decisions = decision_sessions(panel.dates, panel.start_idx, spec.rebalance)
+    lag = 1 if spec.execution == "next_close" else 0
+    last = len(panel.dates) - 1
+    decisions = decisions[decisions + lag <= last]
+    ctx = SignalContext(
+        dates=panel.dates,
+        labels=panel.labels,
+        prices=panel.prices,
+        first_valid=panel.first_valid,
+        cash_growth=panel.cash_growth,
+        decisions=decisions,
+    )
+    lookback = ctx.months_back(definition.lookback_months(params))
+    if not ctx.listed_since(lookback).any():
+        raise UnrunnableBacktest(
+            "no asset has enough history for the strategy's lookback in the requested range",
+            [{"field": "start", "message": "too short for the lookback"}],
+        )
+    targets = definition.weights(ctx, params)
+    valuation = np.nan_to_num(panel.prices, nan=1.0)  # only unlisted (never held) entries are NaN
+    schedule = Schedule(
+        decisions=decisions,
+        executions=decisions + lag,
+        targets=targets,
+        triggers=np.full(len(decisions), "calendar"),
+    )
+    sim = simulate(
+        valuation,
+        panel.cash_growth,
+        apply_bands(valuation, schedule, spec.rebalance_band, lag),
+        start=panel.start_idx,
+        capital=spec.initial_capital,
+        costs=Costs(fee_rate=spec.fee_bps / 10_000.0, min_fee=spec.min_fee),
+    )
+    return _outcome(spec, panel, sim)
+
+
+def _outcome(spec: BacktestSpec, panel: Panel, sim: Simulation) -> BacktestOutcome:
+    window = panel.dates[panel.start_idx :]
+    cal = Calendar.of(window)
+    growth = panel.cash_growth[panel.start_idx :]
+    cash_returns = growth[1:] / growth[:-1] - 1.0
+    bench_nav = None
+    if panel.benchmark is not None:
+        bench = panel.benchmark[panel.start_idx :]
+        first = np.flatnonzero(np.isfinite(bench))
+        if len(first):
+            bench_nav = bench / bench[first[0]] * spec.initial_capital
+    turnover = float(sim.turnover[1:].sum()) / 2.0  # one-way, the initial purchase excluded
+    metrics = compute_metrics(
+        sim.nav,
+        cal,
+        cash_returns,
+        bench_nav,
+        turnover=turnover,
+        fees=float(sim.fees.sum()),
+    )
+    return BacktestOutcome(
+        nav=pd.Series(sim.nav, index=window, name="nav"),
+        benchmark_nav=None
+        if bench_nav is None
+        else pd.Series(bench_nav, index=window, name="benchmark"),
+        weights=_records(panel, sim),
+        metrics=metrics,
+        analytics=analytics(sim.nav, cal),
+        turnover=sim.turnover.tolist(),
+        fees=sim.fees.tolist(),
+        base_currency=panel.base_currency,
+    )

@@ -1,0 +1,272 @@
+"""Performance metrics and analytics; the basis of each is in docs/engine.md ("Metrics").
+
+All inputs are numpy arrays over the sessions of the backtest window; undefined values are
+returned as None (never NaN, never a string).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DAYS_PER_YEAR = 365.25
+VAR_LEVEL = 0.95
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Calendar:
+    """Session dates of the window and the positions of each month's and year's last session."""
+
+    dates: pd.DatetimeIndex
+    years: float
+    sessions_per_year: float
+    month_ends: np.ndarray
+    year_ends: np.ndarray
+
+    month_code: np.ndarray  # year × 12 + month − 1 of each session
+    days: np.ndarray  # calendar day number of each session
+
+    def iso(self, session: int) -> str:
+        return str(self.dates[session].date().isoformat())
+
+    @classmethod
+    def of(cls, dates: pd.DatetimeIndex) -> Calendar:
+        day = dates.values.astype("datetime64[D]")
+        days = day.astype(np.int64)
+        years = float(days[-1] - days[0]) / DAYS_PER_YEAR
+        month_code = day.astype("datetime64[M]").astype(np.int64)
+        year = day.astype("datetime64[Y]").astype(np.int64)
+        last = len(dates) - 1
+        month_ends = np.append(np.flatnonzero(month_code[1:] != month_code[:-1]), last)
+        year_ends = np.append(np.flatnonzero(year[1:] != year[:-1]), last)
+        per_year = (len(dates) - 1) / years if years > 0 else float("nan")
+        return cls(
+            dates=dates,
+            years=years,
+            sessions_per_year=per_year,
+            month_ends=month_ends,
+            year_ends=year_ends,
+            month_code=month_code + 1970 * 12,
+            days=days,
+        )
+
+
+def _num(value: float | np.floating[Any]) -> float | None:
+    number = float(value)
+    return number if np.isfinite(number) else None
+
+
+def period_returns(nav: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Returns between consecutive period ends; the first period runs from the first NAV."""
+    closes = nav[ends]
+    bases = np.concatenate([[nav[0]], closes[:-1]])
+    result: np.ndarray = closes / bases - 1.0
+    return result
+
+
+def _skew_kurt(x: np.ndarray) -> tuple[float, float]:
+    """Bias-corrected sample skewness and excess kurtosis (the definitions pandas uses)."""
+    n = len(x)
+    if n < 4:
+        return float("nan"), float("nan")
+    d = x - x.mean()
+    m2 = float((d**2).mean())
+    if m2 == 0:
+        return float("nan"), float("nan")
+    m3 = float((d**3).mean())
+    m4 = float((d**4).mean())
+    skew = np.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
+    kurt = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2**2 - 3 * (n - 1))
+    return float(skew), float(kurt)
+
+
+@dataclass(frozen=True, slots=True)
+class Episodes:
+    """Underwater episodes: ``peaks`` (last session at the high), ``recoveries`` (first session
+    back at the high, or -1 while still under water) and ``depths`` (≤ 0)."""
+
+    peaks: np.ndarray
+    recoveries: np.ndarray
+    depths: np.ndarray
+    path: np.ndarray  # drawdown at each session
+
+    def trough(self, k: int) -> int:
+        stop = self.recoveries[k] if self.recoveries[k] >= 0 else len(self.path)
+        return int(self.peaks[k] + 1 + np.argmin(self.path[self.peaks[k] + 1 : stop]))
+
+
+def drawdown_episodes(nav: np.ndarray) -> Episodes:
+    """Every underwater episode, vectorised (no loop over sessions or episodes)."""
+    peak_value = np.maximum.accumulate(nav)
+    path = nav / peak_value - 1.0
+    under = path < 0
+    edges = np.diff(np.concatenate([[0], under.astype(np.int8), [0]]))
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1)
+    depths = np.minimum.reduceat(path, starts) if len(starts) else np.zeros(0)
+    recoveries = np.where(stops < len(nav), stops, -1)
+    return Episodes(peaks=starts - 1, recoveries=recoveries, depths=depths, path=path)
+
+
+def _episode_days(ep: Episodes, days: np.ndarray) -> np.ndarray:
+    """Calendar days from peak to recovery (to the last session while unrecovered)."""
+    ends = np.where(ep.recoveries >= 0, ep.recoveries, len(days) - 1)
+    result: np.ndarray = days[ends] - days[ep.peaks]
+    return result
+
+
+def compute_metrics(
+    nav: np.ndarray,
+    cal: Calendar,
+    cash_returns: np.ndarray,
+    benchmark: np.ndarray | None,
+    *,
+    turnover: float,
+    fees: float,
+) -> dict[str, float | None]:
+    daily = nav[1:] / nav[:-1] - 1.0
+    excess = daily - cash_returns
+    ppy = cal.sessions_per_year
+    total = nav[-1] / nav[0] - 1.0
+    cagr = (nav[-1] / nav[0]) ** (1.0 / cal.years) - 1.0 if cal.years > 0 else float("nan")
+    vol = daily.std(ddof=1) * np.sqrt(ppy) if len(daily) > 1 else float("nan")
+    downside = np.sqrt(np.mean(np.minimum(excess, 0.0) ** 2)) * np.sqrt(ppy)
+    max_dd = float((nav / np.maximum.accumulate(nav)).min() - 1.0)
+    episode_days = _episode_days(drawdown_episodes(nav), cal.days)
+    dd_days = float(episode_days.max()) if len(episode_days) else 0.0
+    var = np.quantile(daily, 1.0 - VAR_LEVEL) if len(daily) else float("nan")
+    tail = daily[daily <= var]
+    skew, kurt = _skew_kurt(daily)
+    monthly = period_returns(nav, cal.month_ends)
+    yearly = period_returns(nav, cal.year_ends)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpe = excess.mean() / excess.std(ddof=1) * np.sqrt(ppy)
+        sortino = excess.mean() * ppy / downside
+        calmar = cagr / abs(max_dd) if max_dd < 0 else float("nan")
+    metrics: dict[str, float | None] = {
+        "total_return": _num(total),
+        "cagr": _num(cagr),
+        "volatility": _num(vol),
+        "sharpe": _num(sharpe),
+        "sortino": _num(sortino),
+        "calmar": _num(calmar),
+        "max_drawdown": _num(max_dd),
+        "max_drawdown_duration_days": dd_days,
+        "var_95": _num(var),
+        "cvar_95": _num(tail.mean()) if len(tail) else None,
+        "skew": _num(skew),
+        "kurtosis": _num(kurt),
+        "best_month": _num(monthly.max()),
+        "worst_month": _num(monthly.min()),
+        "best_year": _num(yearly.max()),
+        "worst_year": _num(yearly.min()),
+        "positive_months": _num((monthly > 0).mean()),
+        "sessions_per_year": _num(ppy),
+        "annual_turnover": _num(turnover / cal.years) if cal.years > 0 else None,
+        "total_fees": float(fees),
+    }
+    metrics.update(_relative(daily, excess, cash_returns, benchmark, ppy))
+    return metrics
+
+
+def _relative(
+    daily: np.ndarray,
+    excess: np.ndarray,
+    cash_returns: np.ndarray,
+    benchmark: np.ndarray | None,
+    ppy: float,
+) -> dict[str, float | None]:
+    """Beta, alpha, correlation, tracking error and information ratio on the sessions where
+    both the portfolio and the benchmark have a return."""
+    keys = ("beta", "alpha", "correlation", "tracking_error", "information_ratio")
+    if benchmark is None:
+        return dict.fromkeys(keys)
+    bench = benchmark[1:] / benchmark[:-1] - 1.0
+    ok = np.isfinite(bench)
+    if ok.sum() < 3:
+        return dict.fromkeys(keys)
+    p, b = excess[ok], bench[ok] - cash_returns[ok]
+    cov = np.cov(p, b, ddof=1)
+    active = daily[ok] - bench[ok]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = cov[0, 1] / cov[1, 1]
+        alpha = (p.mean() - beta * b.mean()) * ppy
+        corr = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+        te = active.std(ddof=1) * np.sqrt(ppy)
+        ir = active.mean() * ppy / te
+    return {
+        "beta": _num(beta),
+        "alpha": _num(alpha),
+        "correlation": _num(corr),
+        "tracking_error": _num(te),
+        "information_ratio": _num(ir),
+    }
+
+
+def analytics(nav: np.ndarray, cal: Calendar) -> dict[str, Any]:
+    """Top-5 drawdowns, the monthly returns table and rolling 12/36-month return and vol."""
+    return {
+        "drawdowns": top_drawdowns(nav, cal),
+        "monthly_returns": monthly_table(nav, cal),
+        "rolling": {str(w): _rolling(nav, cal, w) for w in (12, 36)},
+    }
+
+
+def top_drawdowns(nav: np.ndarray, cal: Calendar, count: int = 5) -> list[dict[str, Any]]:
+    """The ``count`` deepest episodes: peak, trough, recovery (None while under water), depth,
+    sessions peak→trough and trough→recovery, calendar days peak→recovery (or →end)."""
+    ep = drawdown_episodes(nav)
+    days = _episode_days(ep, cal.days)
+    out = []
+    for k in np.argsort(ep.depths, kind="stable")[:count].tolist():
+        peak, recovery, trough = int(ep.peaks[k]), int(ep.recoveries[k]), ep.trough(k)
+        out.append(
+            {
+                "peak": cal.iso(peak),
+                "trough": cal.iso(trough),
+                "recovery": cal.iso(recovery) if recovery >= 0 else None,
+                "depth": float(ep.depths[k]),
+                "sessions_to_trough": trough - peak,
+                "sessions_to_recovery": recovery - trough if recovery >= 0 else None,
+                "days": int(days[k]),
+            }
+        )
+    return out
+
+
+def monthly_table(nav: np.ndarray, cal: Calendar) -> list[dict[str, Any]]:
+    """Year × month returns plus the year's return (first and last periods may be partial)."""
+    monthly = period_returns(nav, cal.month_ends)
+    yearly = period_returns(nav, cal.year_ends).tolist()
+    month_index = cal.month_code[cal.month_ends]
+    years = month_index // 12
+    first_year = int(years[0])
+    grid = np.full((int(years[-1]) - first_year + 1, 12), np.nan)
+    grid[years - first_year, month_index % 12] = monthly
+    table = [[None if np.isnan(v) else v for v in row] for row in grid.tolist()]
+    present = np.unique(years) - first_year
+    return [
+        {"year": first_year + int(i), "months": table[int(i)], "annual": yearly[j]}
+        for j, i in enumerate(present)
+    ]
+
+
+def _rolling(nav: np.ndarray, cal: Calendar, months: int) -> dict[str, list[Any]]:
+    """Trailing ``months``-month return and annualised volatility (monthly returns × √12), at
+    each month end with a full window."""
+    closes = nav[cal.month_ends]
+    monthly = period_returns(nav, cal.month_ends)
+    if len(closes) <= months:
+        return {"dates": [], "return": [], "volatility": []}
+    ret = closes[months:] / closes[:-months] - 1.0
+    windows = np.lib.stride_tricks.sliding_window_view(monthly[1:], months)
+    vol = windows.std(axis=1, ddof=1) * np.sqrt(12.0)
+    when = cal.dates.values[cal.month_ends[months:]].astype("datetime64[D]")
+    return {
+        "dates": np.datetime_as_string(when).tolist(),
+        "return": ret.tolist(),
+        "volatility": vol.tolist(),
+    }

@@ -1,0 +1,366 @@
+"""The strategy catalog: parameter schemas and target weights at each decision date.
+
+Every strategy maps the decision sessions to a target weight matrix (decisions × assets) using
+only prices up to each decision's close. Weights are long-only and sum to at most 1; what is not
+invested sits in the safe asset or in cash, never in a NaN (docs/engine.md, "Strategies").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.backtest import optimize
+
+DAYS_PER_MONTH = 31  # calendar days requested per lookback month (upper bound)
+HISTORY_MARGIN_DAYS = 10  # room for holidays at the start of the lookback window
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EqualWeightParams(_Params):
+    pass
+
+
+class FixedWeightsParams(_Params):
+    weights: dict[str, float] = Field(
+        min_length=1, description="universe item → weight; the remainder (1 − Σ) is held in cash"
+    )
+
+
+class MomentumParams(_Params):
+    lookback_months: int = Field(default=12, ge=1, le=60)
+    skip_months: int = Field(default=0, ge=0, le=12, description="ignore the most recent months")
+    top_n: int = Field(default=3, ge=1, le=200)
+
+
+class DualMomentumParams(_Params):
+    variant: Literal["antonacci", "score"] = Field(
+        default="antonacci",
+        description=(
+            "antonacci: rank by trailing return, hold the top N if they beat the risk-free rate "
+            "over the same window, else the safe asset (Portfolio Visualizer). score: the share "
+            "of positive 1..12-month returns, top N with a positive score, score-weighted"
+        ),
+    )
+    lookback_months: int = Field(default=12, ge=1, le=60)
+    skip_months: int = Field(default=0, ge=0, le=12)
+    top_n: int = Field(default=1, ge=1, le=200)
+    safe_asset: str | None = Field(
+        default=None, description="universe item held when the filter fails (cash when absent)"
+    )
+
+
+class InverseVolatilityParams(_Params):
+    lookback_months: int = Field(default=6, ge=1, le=60)
+
+
+class RiskParityParams(_Params):
+    lookback_months: int = Field(default=6, ge=1, le=60)
+
+
+class MinVarianceParams(_Params):
+    lookback_months: int = Field(default=6, ge=1, le=60)
+    max_weight: float = Field(default=1.0, gt=0, le=1)
+
+
+class MaxSharpeParams(_Params):
+    lookback_months: int = Field(default=12, ge=1, le=60)
+    max_weight: float = Field(default=1.0, gt=0, le=1)
+    safe_asset: str | None = Field(
+        default=None, description="held when no asset has a positive expected excess return"
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalContext:
+    """What a strategy may look at. Row ``d`` of ``prices`` is the close of session ``d``."""
+
+    dates: pd.DatetimeIndex
+    labels: tuple[str, ...]
+    prices: np.ndarray  # forward-filled, base currency, NaN before listing
+    first_valid: np.ndarray
+    cash_growth: np.ndarray
+    decisions: np.ndarray
+
+    def months_back(self, months: int, sessions: np.ndarray | None = None) -> np.ndarray:
+        """For each decision, the last session on or before its date minus ``months`` calendar
+        months (-1 when the panel does not reach back that far)."""
+        at = self.decisions if sessions is None else sessions
+        if months == 0:
+            return at.copy()
+        target = self.dates[at] - pd.DateOffset(months=months)
+        return np.asarray(self.dates.searchsorted(target, side="right") - 1)
+
+    def listed_since(self, since: np.ndarray) -> np.ndarray:
+        """decisions × assets: the asset has a price at session ``since`` (so a full window)."""
+        return (since[:, None] >= 0) & (self.first_valid[None, :] <= since[:, None])
+
+    def column(self, label: str | None) -> int | None:
+        return None if label is None else self.labels.index(label)
+
+    def label_order(self) -> np.ndarray:
+        """Column indices sorted by label: the tie-break order, independent of column order."""
+        return np.asarray(sorted(range(len(self.labels)), key=self.labels.__getitem__))
+
+
+def _trailing_return(ctx: SignalContext, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    safe_start = np.maximum(start, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result: np.ndarray = ctx.prices[end] / ctx.prices[safe_start] - 1.0
+    return result
+
+
+def top_n(ctx: SignalContext, score: np.ndarray, valid: np.ndarray, n: int) -> np.ndarray:
+    """decisions × assets mask of the ``n`` best valid scores. Ties go to the label that sorts
+    first, whatever the column order."""
+    order = ctx.label_order()
+    keyed = np.where(valid, -score, np.inf)[:, order]
+    ranked = np.argsort(keyed, axis=1, kind="stable")[:, :n]
+    mask = np.zeros_like(valid)
+    rows = np.arange(len(valid))[:, None]
+    mask[rows, order[ranked]] = True
+    return mask & valid
+
+
+def _put_rest_in_safe(weights: np.ndarray, ctx: SignalContext, safe: int | None) -> np.ndarray:
+    """Move the uninvested remainder into the safe asset where it is listed (else: cash)."""
+    if safe is None:
+        return weights
+    rest = np.clip(1.0 - weights.sum(axis=1), 0.0, 1.0)
+    listed = ctx.first_valid[safe] <= ctx.decisions
+    weights[:, safe] += np.where(listed, rest, 0.0)
+    return weights
+
+
+def equal_weight(ctx: SignalContext, _: EqualWeightParams) -> np.ndarray:
+    listed = ctx.listed_since(ctx.decisions).astype(float)
+    count = listed.sum(axis=1, keepdims=True)
+    return np.divide(listed, count, out=np.zeros_like(listed), where=count > 0)
+
+
+def fixed_weights(ctx: SignalContext, params: FixedWeightsParams) -> np.ndarray:
+    target = np.array([params.weights.get(label, 0.0) for label in ctx.labels])
+    # An asset not listed yet leaves its weight in cash until it joins.
+    return ctx.listed_since(ctx.decisions) * target[None, :]
+
+
+def momentum(ctx: SignalContext, params: MomentumParams) -> np.ndarray:
+    end = ctx.months_back(params.skip_months)
+    start = ctx.months_back(params.lookback_months, end)
+    valid = ctx.listed_since(start)
+    chosen = top_n(ctx, _trailing_return(ctx, start, end), valid, params.top_n).astype(float)
+    count = chosen.sum(axis=1, keepdims=True)
+    return np.divide(chosen, count, out=np.zeros_like(chosen), where=count > 0)
+
+
+def _rankable(ctx: SignalContext, valid: np.ndarray, safe: int | None) -> np.ndarray:
+    if safe is not None:
+        valid = valid.copy()
+        valid[:, safe] = False
+    return valid
+
+
+def dual_momentum(ctx: SignalContext, params: DualMomentumParams) -> np.ndarray:
+    safe = ctx.column(params.safe_asset)
+    if params.variant == "score":
+        weights = _score_momentum(ctx, params, safe)
+    else:
+        end = ctx.months_back(params.skip_months)
+        start = ctx.months_back(params.lookback_months, end)
+        valid = _rankable(ctx, ctx.listed_since(start), safe)
+        ret = _trailing_return(ctx, start, end)
+        growth = ctx.cash_growth
+        hurdle = growth[end] / growth[np.maximum(start, 0)] - 1.0
+        chosen = top_n(ctx, ret, valid, params.top_n)
+        # Absolute momentum: a slot whose asset does not beat cash goes to the safe asset.
+        passed = chosen & (ret > hurdle[:, None])
+        weights = passed / float(params.top_n)
+    return _put_rest_in_safe(weights, ctx, safe)
+
+
+def _score_momentum(ctx: SignalContext, params: DualMomentumParams, safe: int | None) -> np.ndarray:
+    """The original app's variant: score = share of positive 1..12-month trailing returns."""
+    horizons = 12
+    positive = np.zeros((len(ctx.decisions), len(ctx.labels)))
+    for months in range(1, horizons + 1):
+        start = ctx.months_back(months)
+        positive += _trailing_return(ctx, start, ctx.decisions) > 0
+    score = positive / horizons
+    valid = _rankable(ctx, ctx.listed_since(ctx.months_back(horizons)), safe) & (score > 0)
+    chosen = top_n(ctx, score, valid, params.top_n) * score
+    total = chosen.sum(axis=1, keepdims=True)
+    return np.divide(chosen, total, out=np.zeros_like(chosen), where=total > 0)
+
+
+def _window_returns(ctx: SignalContext, start: int, end: int, columns: np.ndarray) -> np.ndarray:
+    window = ctx.prices[start : end + 1][:, columns]
+    result: np.ndarray = window[1:] / window[:-1] - 1.0
+    return result
+
+
+def inverse_volatility(ctx: SignalContext, params: InverseVolatilityParams) -> np.ndarray:
+    start = ctx.months_back(params.lookback_months)
+    valid = ctx.listed_since(start)
+    # Rolling moments from cumulative sums: one pass over the panel for every decision.
+    prices = ctx.prices
+    with np.errstate(invalid="ignore", divide="ignore"):
+        daily = np.nan_to_num(prices[1:] / prices[:-1] - 1.0)
+    s1 = np.vstack([np.zeros(prices.shape[1]), np.cumsum(daily, axis=0)])
+    s2 = np.vstack([np.zeros(prices.shape[1]), np.cumsum(daily**2, axis=0)])
+    lo = np.maximum(start, 0)
+    n = (ctx.decisions - lo)[:, None].astype(float)
+    sum1 = s1[ctx.decisions] - s1[lo]
+    sum2 = s2[ctx.decisions] - s2[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = (sum2 - sum1**2 / n) / (n - 1.0)
+        inv = np.where(valid & (var > 0), 1.0 / np.sqrt(var), 0.0)
+    total = inv.sum(axis=1, keepdims=True)
+    return np.divide(inv, total, out=np.zeros_like(inv), where=total > 0)
+
+
+OptimizerFn = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray | None]
+
+
+def _optimised(
+    ctx: SignalContext, lookback_months: int, solve: OptimizerFn, safe: int | None = None
+) -> np.ndarray:
+    """Per-decision loop (one small optimisation each); the covariance is Ledoit-Wolf shrunk."""
+    start = ctx.months_back(lookback_months)
+    valid = _rankable(ctx, ctx.listed_since(start), safe)
+    weights = np.zeros((len(ctx.decisions), len(ctx.labels)))
+    previous: np.ndarray | None = None
+    previous_columns: np.ndarray | None = None
+    for row, (lo, hi) in enumerate(zip(start.tolist(), ctx.decisions.tolist(), strict=True)):
+        columns = np.flatnonzero(valid[row])
+        if len(columns) == 0 or hi - lo < 3:
+            continue
+        returns = _window_returns(ctx, lo, hi, columns)
+        cov = optimize.ledoit_wolf(returns)
+        days = hi - lo
+        rf_daily = (ctx.cash_growth[hi] / ctx.cash_growth[lo]) ** (1.0 / days) - 1.0
+        excess = returns.mean(axis=0) - rf_daily
+        warm = previous if np.array_equal(columns, previous_columns) else None
+        solved = solve(cov, excess, warm)
+        if solved is None:
+            continue
+        weights[row, columns] = solved
+        previous, previous_columns = solved, columns
+    return _put_rest_in_safe(weights, ctx, safe)
+
+
+def risk_parity(ctx: SignalContext, params: RiskParityParams) -> np.ndarray:
+    return _optimised(
+        ctx, params.lookback_months, lambda cov, _, warm: optimize.risk_parity(cov, warm)
+    )
+
+
+def min_variance(ctx: SignalContext, params: MinVarianceParams) -> np.ndarray:
+    def solve(cov: np.ndarray, _: np.ndarray, __: np.ndarray | None) -> np.ndarray:
+        return _cap_infeasible(optimize.min_variance(cov, params.max_weight), params.max_weight)
+
+    return _optimised(ctx, params.lookback_months, solve)
+
+
+def max_sharpe(ctx: SignalContext, params: MaxSharpeParams) -> np.ndarray:
+    def solve(cov: np.ndarray, excess: np.ndarray, _: np.ndarray | None) -> np.ndarray | None:
+        w = optimize.max_sharpe(cov, excess, params.max_weight)
+        return None if w is None else _cap_infeasible(w, params.max_weight)
+
+    return _optimised(ctx, params.lookback_months, solve, ctx.column(params.safe_asset))
+
+
+def _cap_infeasible(weights: np.ndarray, cap: float) -> np.ndarray:
+    # With fewer than 1/cap assets the cap cannot be met fully invested: the excess is cash.
+    return np.minimum(weights, cap)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyDefinition:
+    type: str
+    description: str
+    params: type[_Params]
+    weights: Callable[[SignalContext, Any], np.ndarray]
+    lookback_months: Callable[[Any], int]
+
+
+def _no_lookback(_: Any) -> int:
+    return 0
+
+
+def _lookback(params: Any) -> int:
+    return int(params.lookback_months) + int(getattr(params, "skip_months", 0))
+
+
+def _dual_lookback(params: Any) -> int:
+    return 12 if params.variant == "score" else _lookback(params)
+
+
+STRATEGIES: dict[str, StrategyDefinition] = {
+    d.type: d
+    for d in (
+        StrategyDefinition(
+            "equal_weight",
+            "Equal weight across listed assets.",
+            EqualWeightParams,
+            equal_weight,
+            _no_lookback,
+        ),
+        StrategyDefinition(
+            "fixed_weights",
+            "Given weights; the remainder is cash.",
+            FixedWeightsParams,
+            fixed_weights,
+            _no_lookback,
+        ),
+        StrategyDefinition(
+            "momentum",
+            "Top N by trailing return (optionally skipping recent months), equal weight.",
+            MomentumParams,
+            momentum,
+            _lookback,
+        ),
+        StrategyDefinition(
+            "dual_momentum",
+            "Relative plus absolute momentum into a safe asset or cash (Antonacci; or the score variant).",
+            DualMomentumParams,
+            dual_momentum,
+            _dual_lookback,
+        ),
+        StrategyDefinition(
+            "inverse_volatility",
+            "Weights proportional to 1 / trailing daily volatility.",
+            InverseVolatilityParams,
+            inverse_volatility,
+            _lookback,
+        ),
+        StrategyDefinition(
+            "risk_parity",
+            "Equal risk contribution on a shrunk covariance.",
+            RiskParityParams,
+            risk_parity,
+            _lookback,
+        ),
+        StrategyDefinition(
+            "min_variance",
+            "Long-only minimum variance on a shrunk covariance, optional weight cap.",
+            MinVarianceParams,
+            min_variance,
+            _lookback,
+        ),
+        StrategyDefinition(
+            "max_sharpe",
+            "Long-only tangency portfolio (historical mean excess return, shrunk covariance).",
+            MaxSharpeParams,
+            max_sharpe,
+            _lookback,
+        ),
+    )
+}
