@@ -2,10 +2,18 @@
 
 from adapters.sqs.queue import (
     DLQ_SUFFIX,
+    QueueHealthCheck,
     SqsConnection,
     SqsMessageQueue,
     open_queues,
     redact_endpoint,
 )
 
-__all__ = ["DLQ_SUFFIX", "SqsConnection", "SqsMessageQueue", "open_queues", "redact_endpoint"]
+__all__ = [
+    "DLQ_SUFFIX",
+    "QueueHealthCheck",
+    "SqsConnection",
+    "SqsMessageQueue",
+    "open_queues",
+    "redact_endpoint",
+]

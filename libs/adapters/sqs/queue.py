@@ -391,3 +391,14 @@ async def open_queues(
     """Convenience for composition roots: one connection, several queues by name."""
     async with SqsConnection(endpoint_url, region) as connection:
         yield {name: await connection.queue(name, create=create) for name in names}
+
+
+class QueueHealthCheck:
+    """``HealthCheck`` for readiness probes: the queue answers, or QueueUnavailable."""
+
+    def __init__(self, queue: SqsMessageQueue) -> None:
+        self.queue = queue
+        self.name = f"sqs:{queue.name}"
+
+    async def check(self) -> None:
+        await self.queue.ping()

@@ -213,3 +213,18 @@ async def test_create_is_idempotent_and_open_reads_the_redrive_policy(
             await opened.ping()
         finally:
             await _delete(connection, created_again)
+
+
+async def test_health_check_answers_for_a_live_queue(backend: tuple[str, str | None]) -> None:
+    if backend[0] == "memory":
+        pytest.skip("readiness is an SQS concern")
+    from adapters.sqs import QueueHealthCheck
+
+    async with SqsConnection(backend[1], REGION) as connection:
+        queue = await connection.queue(unique_name(), create=True)
+        try:
+            check = QueueHealthCheck(queue)
+            await check.check()
+            assert check.name == f"sqs:{queue.name}"
+        finally:
+            await _delete(connection, queue)

@@ -311,3 +311,20 @@ def test_heartbeat_must_be_shorter_than_the_lease() -> None:
     with pytest.raises(ValueError, match="heartbeat_every_s"):
         WorkerSettings(lease_s=10, heartbeat_every_s=10)
     assert WorkerSettings(lease_s=30).heartbeat_interval_s == 10
+
+
+async def test_metrics_hook_sees_every_settled_message(queue: InMemoryMessageQueue) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class Metrics:
+        def observe(self, message_type: str, outcome: str, duration_s: float) -> None:
+            assert duration_s >= 0
+            seen.append((message_type, outcome))
+
+    await queue.send(job_body())
+    await queue.send("not json")
+    worker = Worker(queue, {"run_backtest": Recorder()}, settings(), metrics=Metrics())
+
+    await run_until(worker, lambda: drained(queue))
+
+    assert sorted(seen) == [("run_backtest", "acked"), ("unknown", "dead_lettered")]
