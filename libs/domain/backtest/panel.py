@@ -88,7 +88,7 @@ def cash_growth(risk_free: pd.Series | None, dates: pd.DatetimeIndex) -> np.ndar
     if risk_free is None or len(dates) < 2:
         return np.ones(len(dates))
     rate = np.nan_to_num(asof(risk_free, dates), nan=0.0) / 100.0
-    days = np.diff(dates.asi8) / 86_400e9
+    days = np.diff(dates.values.astype("datetime64[D]").astype(np.int64))
     growth = np.empty(len(dates))
     growth[0] = 1.0
     np.cumprod(1.0 + rate[:-1] * days / RATE_DAY_BASIS, out=growth[1:])

@@ -27,7 +27,7 @@ def _macro(code: str) -> pd.Series:
 
 def real_prices(*tickers: str) -> pd.DataFrame:
     """Adjusted closes on the union of the tickers' sessions (NaN where one has no bar)."""
-    return pd.concat([_adj_close(t) for t in tickers], axis=1).sort_index()
+    return pd.concat([_adj_close(t) for t in tickers], axis=1, sort=True)
 
 
 def dtb3() -> pd.Series:
@@ -38,7 +38,9 @@ def dexkous() -> pd.Series:
     return _macro("DEXKOUS").copy()
 
 
-def synthetic(n_days: int, labels: list[str], seed: int = 7, start: str = "2010-01-01") -> pd.DataFrame:
+def synthetic(
+    n_days: int, labels: list[str], seed: int = 7, start: str = "2010-01-01"
+) -> pd.DataFrame:
     """Geometric random walks on business days."""
     rng = np.random.default_rng(seed)
     returns = rng.normal(0.0003, 0.01, size=(n_days, len(labels)))
