@@ -104,7 +104,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         if path == "/health/ready":  # its 503 is the readiness report, not a problem
             continue
         for operation in path_item.values():
-            for status, response in operation.get("responses", {}).items():
+            responses = operation.setdefault("responses", {})
+            # Any route can fail unexpectedly; its 500 is a problem without internals.
+            responses.setdefault("500", {"description": "Internal server error"})
+            for status, response in responses.items():
                 if not (status.isdigit() and int(status) >= 400):
                     continue
                 example = response.get("content", {}).get(PROBLEM_MEDIA_TYPE, {}).get("example")
