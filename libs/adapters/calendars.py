@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import exchange_calendars as xcals
 import pandas as pd
+
 from domain.model import Market
 
 CALENDAR_CODES: dict[Market, str] = {Market.US: "XNYS", Market.KR: "XKRX"}
@@ -55,4 +56,5 @@ class ExchangeCalendarsAdapter:
         hi = min(pd.Timestamp(end), cal.last_session)
         if lo > hi:
             return pd.DatetimeIndex([])
-        return cal.sessions_in_range(lo, hi)
+        sessions: pd.DatetimeIndex = cal.sessions_in_range(lo, hi)
+        return sessions

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from tenacity import (
@@ -39,16 +40,24 @@ class RateLimiter:
             time.sleep(wait)
 
 
-def call_with_retry(
-    call: Callable[[], T], *, max_retries: int, initial_wait_s: float, max_wait_s: float
-) -> T:
-    """Run ``call``; on a ProviderUnavailable (timeouts, 429, 5xx) retry up to ``max_retries``
-    times with exponential backoff plus jitter, then re-raise the last error."""
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries after the first try; waits grow as initial * 2^n plus up to ``initial`` of
+    jitter, capped at ``max_wait_s``."""
+
+    max_retries: int = 4
+    initial_wait_s: float = 1.0
+    max_wait_s: float = 30.0
+
+
+def call_with_retry(call: Callable[[], T], policy: RetryPolicy) -> T:
+    """Run ``call``; on a ProviderUnavailable (timeouts, 429, 5xx) retry per ``policy``, then
+    re-raise the last error. Other errors are not retried."""
     retrying = Retrying(
         retry=retry_if_exception_type(ProviderUnavailable),
-        stop=stop_after_attempt(max_retries + 1),
+        stop=stop_after_attempt(policy.max_retries + 1),
         wait=wait_exponential_jitter(
-            multiplier=initial_wait_s, max=max_wait_s, jitter=initial_wait_s
+            multiplier=policy.initial_wait_s, max=policy.max_wait_s, jitter=policy.initial_wait_s
         ),
         reraise=True,
     )

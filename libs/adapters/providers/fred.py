@@ -14,7 +14,7 @@ from urllib.request import urlopen
 import pandas as pd
 from fredapi import Fred
 
-from adapters.providers._resilience import RateLimiter, call_with_retry
+from adapters.providers._resilience import RateLimiter, RetryPolicy, call_with_retry
 from adapters.universe import seed_macro_series
 from domain.errors import NotFound, ProviderRateLimited, ProviderUnavailable
 from domain.model import MacroSeries
@@ -76,11 +76,7 @@ class FredProvider:
             raise ValueError("FRED needs an API key (FRED_API_KEY)")
         self._client = _Fred(api_key, base_url or Fred.root_url, timeout_s)
         self._limiter = RateLimiter(rate_limit_per_s)
-        self._retry = {
-            "max_retries": max_retries,
-            "initial_wait_s": initial_wait_s,
-            "max_wait_s": max_wait_s,
-        }
+        self._retry = RetryPolicy(max_retries, initial_wait_s, max_wait_s)
 
     def catalog(self) -> list[MacroSeries]:
         return seed_macro_series()
@@ -89,11 +85,12 @@ class FredProvider:
         def once() -> pd.Series:
             self._limiter.acquire()
             try:
-                return self._client.get_series(code, observation_start=start)
+                series: pd.Series = self._client.get_series(code, observation_start=start)
+                return series
             except ValueError as exc:  # fredapi: "No data exists for series id"
                 raise NotFound(f"FRED series {code!r}: {exc}") from None
 
-        series = call_with_retry(once, **self._retry)
+        series = call_with_retry(once, self._retry)
         return pd.DataFrame(
             {
                 "date": pd.to_datetime(series.index).date,

@@ -23,7 +23,7 @@ import yfinance as yf
 from yfinance.exceptions import YFRateLimitError, YFTickerMissingError
 
 from adapters.calendars import EXCHANGE_TIMEZONES
-from adapters.providers._resilience import RateLimiter, call_with_retry
+from adapters.providers._resilience import RateLimiter, RetryPolicy, call_with_retry
 from domain.errors import ProviderRateLimited, ProviderUnavailable
 from domain.model import Asset, empty_bars, normalize_bars
 from domain.ports import PriceFetch
@@ -123,11 +123,7 @@ class YFinanceProvider:
         self._batch_size = max(1, batch_size)
         self._limiter = RateLimiter(rate_limit_per_s)
         self._timeout_s = timeout_s
-        self._retry = {
-            "max_retries": max_retries,
-            "initial_wait_s": initial_wait_s,
-            "max_wait_s": max_wait_s,
-        }
+        self._retry = RetryPolicy(max_retries, initial_wait_s, max_wait_s)
         # Raise instead of logging-and-returning-empty, so a failure is classified here
         # (yfinance's documented replacement for the deprecated ``raise_errors``).
         yf.config.debug.hide_exceptions = False
@@ -152,9 +148,7 @@ class YFinanceProvider:
             if asset.id is None:
                 raise ValueError(f"asset {asset.ticker} has no id")
             try:
-                history = call_with_retry(
-                    lambda a=asset: self._history(a, start, end), **self._retry
-                )
+                history = self._history_with_retry(asset, start, end)
             except YFTickerMissingError as exc:
                 fetched.failures[asset.id] = f"{asset.provider_symbol}: {_reason(exc)}"
                 continue
@@ -166,6 +160,11 @@ class YFinanceProvider:
                 continue
             fetched.bars[asset.id], fetched.actions[asset.id] = _bars_and_actions(history, asset)
         return fetched
+
+    def _history_with_retry(
+        self, asset: Asset, start: date | None, end: date | None
+    ) -> pd.DataFrame:
+        return call_with_retry(lambda: self._history(asset, start, end), self._retry)
 
     def _history(self, asset: Asset, start: date | None, end: date | None) -> pd.DataFrame:
         self._limiter.acquire()
