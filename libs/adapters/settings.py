@@ -90,6 +90,15 @@ class WorkerRuntimeSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=25.0, ge=0)
 
 
+class JobSettings(BaseSettings):
+    """How the backtester's sweeper ties job rows to queue messages."""
+
+    model_config = _COMMON
+
+    job_requeue_after_seconds: float = Field(default=60.0, gt=0)
+    job_sweep_every_seconds: float = Field(default=15.0, gt=0)
+
+
 class IngestSettings(BaseSettings):
     model_config = _COMMON
 
@@ -97,7 +106,7 @@ class IngestSettings(BaseSettings):
     ingest_overlap_days: int = Field(default=10, ge=1)
     ingest_restatement_tolerance: float = Field(default=1e-6, gt=0)
     ingest_macro_revision_window: int = Field(default=24, ge=1)
-    ingest_max_daily_move: float = Field(default=0.5, gt=0)
+    ingest_max_daily_move: float = Field(default=0.3, gt=0)
 
 
 class GatewaySettings(BaseSettings):

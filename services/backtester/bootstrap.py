@@ -9,7 +9,7 @@ from typing import Any
 
 from adapters.clock import SystemClock
 from adapters.factories import open_queues, open_repositories
-from adapters.settings import DatabaseSettings, QueueSettings, WorkerRuntimeSettings
+from adapters.settings import DatabaseSettings, JobSettings, QueueSettings, WorkerRuntimeSettings
 from domain.ports import Clock, MessageQueue, Repositories
 from domain.usecases.run_backtest import RunBacktestJob, RunOptions
 
@@ -19,6 +19,7 @@ class BacktesterSettings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     queues: QueueSettings = field(default_factory=QueueSettings)
     worker: WorkerRuntimeSettings = field(default_factory=WorkerRuntimeSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,9 +30,22 @@ async def requeue_stale_jobs(container: BacktesterContainer) -> None:
     enqueue (queue down) is enqueued here, so no job stays queued forever."""
     from domain.usecases.backtests import RequeueStaleJobs
 
+    jobs = container.settings.jobs
     sweeper = RequeueStaleJobs(
-        jobs=container.repositories.jobs, queue=container.queue, clock=container.clock
+        jobs=container.repositories.jobs,
+        queue=container.queue,
+        clock=container.clock,
+        requeue_after_s=jobs.job_requeue_after_seconds,
+        stale_running_after_s=2.0 * container.settings.worker.worker_lease_seconds,
+        max_attempts=container.settings.queues.max_receives,
     )
-    requeued = await sweeper()
-    if requeued:
-        log.info("re-enqueued stale queued jobs", extra={"count": requeued})
+    report = await sweeper()
+    if report.requeued or report.failed or report.send_errors:
+        log.info(
+            "job sweep",
+            extra={
+                "requeued": len(report.requeued),
+                "failed": len(report.failed),
+                "send_errors": report.send_errors,
+            },
+        )

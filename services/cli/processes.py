@@ -63,7 +63,11 @@ async def serve_backtester() -> int:
         worker = Worker(
             container.queue, build_handlers(container), worker_settings(container.settings.worker)
         )
-        return await _run_with_stop(worker, maintenance=lambda: requeue_stale_jobs(container))
+        return await _run_with_stop(
+            worker,
+            maintenance=lambda: requeue_stale_jobs(container),
+            every_s=container.settings.jobs.job_sweep_every_seconds,
+        )
 
 
 async def _run_with_stop(

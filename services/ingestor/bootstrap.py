@@ -93,11 +93,3 @@ async def build_ingestor(
                 options=MacroOptions(revision_window=ingest.ingest_macro_revision_window),
             ),
         )
-
-
-def _default_quality_check(settings: IngestSettings) -> Any:
-    try:
-        from domain.quality import bars_quality_check
-    except ImportError:  # the quality module is optional for the backbone
-        return None
-    return bars_quality_check(max_daily_move=settings.ingest_max_daily_move)

@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.sqs]
 
 @pytest.fixture
 def stack(postgres_url, sqs_endpoint, tmp_path):
-    stack = ServiceStack(database_url=postgres_url, sqs_endpoint=sqs_endpoint, log_dir=tmp_path / "logs")
+    stack = ServiceStack(
+        database_url=postgres_url, sqs_endpoint=sqs_endpoint, log_dir=tmp_path / "logs"
+    )
     stack.cli("migrate")
     stack.cli("seed")
     yield stack
@@ -50,12 +52,20 @@ async def test_update_command_then_backtest_end_to_end(stack):
         async def spy_prices():
             return (await client.get(f"/v1/assets/{spy['id']}/prices")).json()
 
-        prices = await poll(spy_prices, lambda body: len(body.get("bars", {}).get("date", [])) > 1000)
+        prices = await poll(
+            spy_prices, lambda body: len(body.get("bars", {}).get("date", [])) > 1000
+        )
         assert prices["ticker"] == "SPY" and prices["currency"] == "USD"
         assert len(prices["bars"]["close"]) == len(prices["bars"]["date"])
 
-        spec = {"strategy": {"type": "equal_weight", "params": {}}, "universe": ["SPY", "IEF", "EFA"],
-                "start": "2012-01-01", "end": "2020-12-31", "rebalance": "M", "benchmark": "SPY"}
+        spec = {
+            "strategy": {"type": "equal_weight", "params": {}},
+            "universe": ["SPY", "IEF", "EFA"],
+            "start": "2012-01-01",
+            "end": "2020-12-31",
+            "rebalance": "M",
+            "benchmark": "SPY",
+        }
         submitted = await client.post("/v1/backtests", json=spec)
         assert submitted.status_code == 202, submitted.text
         assert submitted.json()["status"] == "queued"
@@ -72,4 +82,5 @@ async def test_update_command_then_backtest_end_to_end(stack):
 
     exit_codes = stack.stop_all()
     assert exit_codes == {"ingestor": 0, "backtester": 0, "gateway": 0}, {
-        name: stack.logs(name)[-2000:] for name in exit_codes}
+        name: stack.logs(name)[-2000:] for name in exit_codes
+    }

@@ -37,18 +37,20 @@ class ServiceStack:
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "DB_"))}
-        env.update({
-            "DATABASE_URL": self.database_url,
-            "SQS_ENDPOINT_URL": self.sqs_endpoint,
-            "SQS_CREATE_QUEUES": "true",
-            "INGEST_QUEUE_NAME": f"e2e-ingest-{self.suffix}",
-            "BACKTEST_QUEUE_NAME": f"e2e-backtest-{self.suffix}",
-            "GATEWAY_PORT": str(self.gateway_port),
-            "MARKET_DATA_PROVIDER": "sample",
-            "WORKER_WAIT_SECONDS": "1",
-            "WORKER_LEASE_SECONDS": "20",
-            "LOG_LEVEL": "INFO",
-        })
+        env.update(
+            {
+                "DATABASE_URL": self.database_url,
+                "SQS_ENDPOINT_URL": self.sqs_endpoint,
+                "SQS_CREATE_QUEUES": "true",
+                "INGEST_QUEUE_NAME": f"e2e-ingest-{self.suffix}",
+                "BACKTEST_QUEUE_NAME": f"e2e-backtest-{self.suffix}",
+                "GATEWAY_PORT": str(self.gateway_port),
+                "MARKET_DATA_PROVIDER": "sample",
+                "WORKER_WAIT_SECONDS": "1",
+                "WORKER_LEASE_SECONDS": "20",
+                "LOG_LEVEL": "INFO",
+            }
+        )
         env.update(self.extra_env)
         return env
 
@@ -57,14 +59,24 @@ class ServiceStack:
         return f"http://127.0.0.1:{self.gateway_port}"
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "cli.main", *args], env=self.env,
-                              capture_output=True, text=True, check=check, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=300,
+        )
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
-        process = subprocess.Popen([sys.executable, "-m", "cli.main", *(args or (name,))],
-                                   env=self.env, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *(args or (name,))],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+        )
         self.processes[name] = process
         return process
 
@@ -85,7 +97,7 @@ class ServiceStack:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    async def wait_ready(self, timeout_s: float = 60) -> None:
+    async def wait_ready(self, timeout_s: float = 180) -> None:
         deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(base_url=self.base_url, timeout=5) as client:
             while time.monotonic() < deadline:

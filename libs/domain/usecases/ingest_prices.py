@@ -20,17 +20,15 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from domain.messages import UpdatePrices, encode_message
 from domain.model import Asset, IngestionRun, RunStatus, RunTrigger, normalize_bars
-from domain.ports import Clock, MarketDataProvider, MessageQueue, Repositories
+from domain.ports import Clock, MarketDataProvider, MessageQueue, Repositories, TradingCalendar
+from domain.quality import DEFAULT_MAX_DAILY_MOVE, check_bars
 from domain.usecases.runs import RunRecorder, aggregate_parent
-
-QualityCheck = Callable[[Asset, pd.DataFrame], list[dict[str, Any]]]
 
 # The columns whose change on an already-stored date is a vendor restatement.
 _COMPARED = ("open", "high", "low", "close", "adj_close", "volume")
@@ -41,6 +39,7 @@ class IngestOptions:
     batch_size: int = 100
     overlap_days: int = 10
     restatement_tolerance: float = 1e-6
+    max_daily_move: float = DEFAULT_MAX_DAILY_MOVE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,14 +76,14 @@ class IngestPrices:
         queue: MessageQueue,
         clock: Clock,
         options: IngestOptions = IngestOptions(),
-        quality_check: QualityCheck | None = None,
+        calendar: TradingCalendar | None = None,
     ) -> None:
         self._repos = repositories
         self._provider = provider
         self._queue = queue
         self._clock = clock
         self._options = options
-        self._quality_check = quality_check
+        self._calendar = calendar
 
     async def __call__(
         self,
@@ -187,9 +186,6 @@ class IngestPrices:
             recorder.fail(asset.ticker, "empty history")
             tally.assets_failed += 1
             return
-        if self._quality_check is not None:
-            for issue in self._quality_check(asset, bars):
-                recorder.issue({"ticker": asset.ticker, **issue})
         if plan.last_date is None or command.full_refresh:
             rows = len(bars) if command.dry_run else await self._write_full(asset_id, bars, command)
             tally.rows_written += rows
@@ -213,6 +209,27 @@ class IngestPrices:
             await self._repos.prices.upsert(asset_id, changed)
         tally.rows_written += len(changed)
         tally.assets_ok += 1
+
+    def _check_quality(
+        self, asset: Asset, bars: pd.DataFrame, actions: pd.DataFrame | None, recorder: RunRecorder
+    ) -> None:
+        """Record every data-quality issue on the run; the bars are stored as the vendor sent
+        them (never silently dropped or "fixed")."""
+        if bars.empty:
+            return
+        sessions = None
+        if self._calendar is not None:
+            sessions = self._calendar.sessions(
+                asset.market, bars["date"].iloc[0], bars["date"].iloc[-1]
+            )
+        action_dates = set(actions["date"]) if actions is not None and not actions.empty else set()
+        for issue in check_bars(
+            bars,
+            sessions=sessions,
+            action_dates=action_dates,
+            max_daily_move=self._options.max_daily_move,
+        ):
+            recorder.issue({"ticker": asset.ticker, **issue.as_dict()})
 
     async def _write_full(self, asset_id: int, bars: pd.DataFrame, command: UpdatePrices) -> int:
         if command.start is not None and not command.full_refresh:
@@ -261,4 +278,4 @@ def _chunks(items: Sequence[Asset], size: int) -> list[list[Asset]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-__all__ = ["IngestOptions", "IngestPrices", "QualityCheck"]
+__all__ = ["IngestOptions", "IngestPrices"]

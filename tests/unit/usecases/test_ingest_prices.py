@@ -176,3 +176,24 @@ async def test_a_large_market_fans_out_and_the_parent_aggregates_its_children(wo
     assert final.status is RunStatus.SUCCEEDED
     assert final.counts["assets_ok"] == 5
     assert json.loads(messages[0].body)["type"] == "update_prices"
+
+
+async def test_quality_issues_are_recorded_and_the_bars_kept_as_sent(world):
+    [kq] = await seed(world, kr_asset("086520", Exchange.KOSDAQ))
+    history = bars(business_days("2021-03-01", "2021-03-31"))
+    history.loc[5, ["open", "high", "low"]] = 0.0  # a halt the vendor zero-filled
+    world.provider.histories["086520.KQ"] = history
+
+    result = await run(world, UpdatePrices(market=Market.KR))
+
+    halts = [i for i in result.issues if i["kind"] == "zero_filled_halt"]
+    assert halts == [
+        {
+            "ticker": "086520",
+            "kind": "zero_filled_halt",
+            "date": str(history["date"][5]),
+            "detail": "open/high/low are 0 (halt filled by the vendor)",
+        }
+    ]
+    stored = await world.repos.prices.read(kq.id)
+    assert stored.loc[5, "open"] == 0.0 and len(stored) == len(history)
