@@ -59,7 +59,12 @@ def create_engine(url: str, **overrides: Any) -> AsyncEngine:
         "pool_timeout": 10,
         "pool_recycle": 1800,
         "pool_pre_ping": True,
-        "connect_args": {"timeout": CONNECT_TIMEOUT_S, "command_timeout": 300},
+        "connect_args": {
+            "timeout": CONNECT_TIMEOUT_S,
+            "command_timeout": 300,
+            # Room for a 100-asset price stage table in memory (adapters.sqlalchemy.prices).
+            "server_settings": {"temp_buffers": "32MB"},
+        },
     }
     if "poolclass" in overrides:  # e.g. NullPool for one-shot tools: no pool sizing
         for sizing in ("pool_size", "max_overflow", "pool_timeout"):

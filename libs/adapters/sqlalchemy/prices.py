@@ -34,13 +34,13 @@ _CREATE_STAGE = (
 )
 _SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in PRICE_FIELDS)
 _CHANGED = " OR ".join(f"prices.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in PRICE_FIELDS)
-# DISTINCT ON keeps one row per key even when a batch repeats one (ON CONFLICT would refuse
-# to touch the same row twice); unchanged rows are skipped to spare dead tuples.
+# Keys are unique within a batch (normalize_bars keeps one row per date and a batch holds an
+# asset once), so ON CONFLICT never meets a row twice. Unchanged rows are skipped: re-ingesting
+# the same history writes no new tuple versions.
 _MERGE = (
     f"INSERT INTO prices ({', '.join(_COLUMNS)}) "
-    f"SELECT DISTINCT ON (asset_id, date) {', '.join(_COLUMNS)} FROM {_STAGE} "
-    f"ORDER BY asset_id, date ON CONFLICT (asset_id, date) DO UPDATE SET {_SET} "
-    f"WHERE {_CHANGED}"
+    f"SELECT {', '.join(_COLUMNS)} FROM {_STAGE} "
+    f"ON CONFLICT (asset_id, date) DO UPDATE SET {_SET} WHERE {_CHANGED}"
 )
 SQLITE_BATCH_ROWS = 5000
 

@@ -54,10 +54,14 @@ assets = Table(
 Index("ix_assets_ticker_upper", func.upper(assets.c.ticker))
 
 # Prices are floats on purpose: vendors deliver binary floats and every consumer is numpy.
+# No foreign key to assets, deliberately: its per-row trigger made bulk COPY 3x slower
+# (measured: 147k → 47k rows/s). Every writer (adapters.sqlalchemy.prices) locks the asset row
+# FOR UPDATE in the same transaction and refuses unknown ids; assets are never deleted, only
+# deactivated.
 prices = Table(
     "prices",
     metadata,
-    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    Column("asset_id", Integer, nullable=False),
     Column("date", Date, nullable=False),
     Column("open", Double),
     Column("high", Double),

@@ -55,9 +55,7 @@ def upgrade() -> None:
         sa.Column("close", sa.Double(), nullable=True),
         sa.Column("adj_close", sa.Double(), nullable=True),
         sa.Column("volume", sa.Double(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["asset_id"], ["assets.id"], name="fk_prices_asset_id_assets", ondelete="CASCADE"
-        ),
+        # No FK to assets: see adapters.sqlalchemy.tables (bulk COPY speed; writers check).
         sa.PrimaryKeyConstraint("asset_id", "date", name="pk_prices"),
     )
 
