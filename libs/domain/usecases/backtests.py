@@ -20,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from domain.backtest.spec import MAX_UNIVERSE, BacktestSpec
+from domain.backtest import BacktestSpec, required_history_days, validate_strategy_params
+from domain.backtest.spec import MAX_UNIVERSE
 from domain.errors import Conflict, InvalidRequest, NotFound, QueueUnavailable
 from domain.messages import RunBacktest, encode_message
 from domain.model import Asset, BacktestJob, BacktestResult, JobStatus, Page
@@ -47,122 +46,6 @@ FieldErrors = list[dict[str, str]]
 
 class TooManyActiveJobs(Conflict):
     """The owner already holds the maximum number of queued or running jobs."""
-
-
-# --------------------------------------------------------------------------------------------
-# Strategy catalog.
-# TODO(engine): replace by domain.backtest.strategy_catalog / validate_strategy_params /
-# required_history_days once the engine ships them; this minimal catalog mirrors the two
-# strategies of the original app so the API and its validation work meanwhile.
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StrategyInfo:
-    """One strategy: its parameters as a JSON schema, and how much history its signals need."""
-
-    type: str
-    description: str
-    params_schema: dict[str, Any]
-    lookback_days: Callable[[Mapping[str, Any]], int] = field(default=lambda _params: 0)
-
-
-def _momentum_lookback(params: Mapping[str, Any]) -> int:
-    months = params.get("lookback_months", 12)
-    # A month is at most 31 calendar days; signals need the full window before the first
-    # decision date.
-    return int(months) * 31 if isinstance(months, int) else 0
-
-
-_CATALOG: dict[str, StrategyInfo] = {
-    "equal_weight": StrategyInfo(
-        type="equal_weight",
-        description="Hold every asset of the universe in equal weight, rebalanced on schedule.",
-        params_schema={"type": "object", "properties": {}, "additionalProperties": False},
-    ),
-    "dual_momentum": StrategyInfo(
-        type="dual_momentum",
-        description=(
-            "Hold the top_n assets by trailing return over lookback_months when it beats "
-            "cash (absolute momentum); otherwise hold cash."
-        ),
-        params_schema={
-            "type": "object",
-            "properties": {
-                "top_n": {"type": "integer", "minimum": 1, "maximum": MAX_UNIVERSE, "default": 1},
-                "lookback_months": {"type": "integer", "minimum": 1, "maximum": 60, "default": 12},
-            },
-            "additionalProperties": False,
-        },
-        lookback_days=_momentum_lookback,
-    ),
-}
-
-
-def strategy_catalog() -> list[StrategyInfo]:
-    """Every strategy the engine runs, by type name."""
-    return list(_CATALOG.values())
-
-
-def validate_strategy_params(spec: BacktestSpec) -> FieldErrors:
-    """Errors of the strategy type and parameters against the strategy's schema."""
-    info = _CATALOG.get(spec.strategy.type)
-    if info is None:
-        known = ", ".join(sorted(_CATALOG))
-        return [{"field": "strategy.type", "message": f"unknown strategy; one of: {known}"}]
-    return _check_schema(info.params_schema, spec.strategy.params, "strategy.params")
-
-
-def required_history_days(spec: BacktestSpec) -> int:
-    """Calendar days of prices the strategy's first signal needs before ``spec.start``."""
-    info = _CATALOG.get(spec.strategy.type)
-    return info.lookback_days(spec.strategy.params) if info else 0
-
-
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "string": (str,),
-}
-
-
-def _check_schema(schema: Mapping[str, Any], params: Mapping[str, Any], where: str) -> FieldErrors:
-    """The subset of JSON schema the catalog uses: typed properties, bounds, enums, no extras."""
-    errors: FieldErrors = []
-    properties: Mapping[str, Any] = schema.get("properties", {})
-    for name, value in params.items():
-        rule = properties.get(name)
-        if rule is None:
-            if schema.get("additionalProperties", True) is False:
-                errors.append({"field": f"{where}.{name}", "message": "unknown parameter"})
-            continue
-        message = _check_value(rule, value)
-        if message:
-            errors.append({"field": f"{where}.{name}", "message": message})
-    for name in schema.get("required", []):
-        if name not in params:
-            errors.append({"field": f"{where}.{name}", "message": "required"})
-    return errors
-
-
-def _check_value(rule: Mapping[str, Any], value: Any) -> str | None:
-    expected = rule.get("type")
-    allowed = _JSON_TYPES.get(expected, (object,)) if isinstance(expected, str) else (object,)
-    # bool is an int in Python but not in JSON schema.
-    if isinstance(value, bool) and expected in ("integer", "number"):
-        return f"must be of type {expected}"
-    if not isinstance(value, allowed):
-        return f"must be of type {expected}"
-    if "enum" in rule and value not in rule["enum"]:
-        return f"must be one of {rule['enum']}"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if isinstance(value, float) and not math.isfinite(value):
-            return "must be finite"
-        if "minimum" in rule and value < rule["minimum"]:
-            return f"must be >= {rule['minimum']}"
-        if "maximum" in rule and value > rule["maximum"]:
-            return f"must be <= {rule['maximum']}"
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,8 +421,3 @@ class RequeueStaleJobs:
 
 def _last_sign(job: BacktestJob) -> datetime:
     return job.heartbeat_at or job.started_at or job.updated_at
-
-
-def history_bounds(spec: BacktestSpec) -> tuple[date, date]:
-    """The price window a backtest reads: the lookback before start, through end."""
-    return spec.start - timedelta(days=required_history_days(spec)), spec.end

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from domain.usecases.backtests import strategy_catalog
+from domain.backtest import strategy_catalog
 from gateway.problems import problem_docs
 from gateway.schemas import FastJSONResponse, ListOf, StrategyOut
 from gateway.security import Reader
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["strategies"])
 )
 async def strategies(_: Reader) -> FastJSONResponse:
     items = [
-        {"type": s.type, "description": s.description, "params_schema": s.params_schema}
+        {"type": s["type"], "description": s["description"], "params_schema": s["params_schema"]}
         for s in strategy_catalog()
     ]
     return FastJSONResponse(

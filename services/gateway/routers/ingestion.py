@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
 from domain.errors import QueueUnavailable
+from domain.freshness import market_freshness
 from domain.messages import encode_message, parse_ingest_command
 from domain.model import Market
 from gateway.deps import Container, Metrics
@@ -106,7 +107,6 @@ async def runs(
     responses=problem_docs(401, 503),
 )
 async def freshness(container: Container, _: Reader) -> FastJSONResponse:
-    # TODO(freshness): delegate to domain.freshness once it ships; this is the same rule.
     now = container.clock.now()
     markets = [await _market_freshness(container, market, now) for market in Market]
     macro = await container.repositories.macro.last_dates()
@@ -119,26 +119,28 @@ async def freshness(container: Container, _: Reader) -> FastJSONResponse:
     )
 
 
-async def _market_freshness(container: Container, market: Market, now: Any) -> dict[str, Any]:
+async def _market_freshness(container: Container, market: Market, now: datetime) -> dict[str, Any]:
     assets = await container.repositories.assets.by_market(market)
     ids = [a.id for a in assets if a.id is not None]
     last = await container.repositories.prices.last_dates(ids) if ids else {}
     stored: date | None = max(last.values()) if last else None
-    expected: date | None = None
-    behind: int | None = None
-    calendar = container.calendar
-    if calendar is not None:
-        expected = calendar.last_completed_session(market, now)
-        if stored is not None:
-            behind = (
-                len(calendar.sessions(market, stored, expected)) - 1 if stored < expected else 0
-            )
-    # One session behind is normal between a close and the scheduled ingest after it.
-    stale = bool(ids) and (stored is None or (behind is not None and behind > 1))
+    if container.calendar is None:  # no calendar configured: report what is stored only
+        return {
+            "market": market.value,
+            "last_stored_session": _iso(stored),
+            "last_completed_session": None,
+            "sessions_behind": None,
+            "stale": stored is None,
+        }
+    fresh = market_freshness(market, stored, container.calendar, now)
     return {
         "market": market.value,
-        "last_stored_session": stored.isoformat() if stored else None,
-        "last_completed_session": expected.isoformat() if expected else None,
-        "sessions_behind": behind,
-        "stale": stale,
+        "last_stored_session": _iso(fresh.last_stored_session),
+        "last_completed_session": _iso(fresh.last_completed_session),
+        "sessions_behind": fresh.sessions_behind,
+        "stale": fresh.stale,
     }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None

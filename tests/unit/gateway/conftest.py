@@ -11,7 +11,7 @@ import pytest
 
 from adapters.clock import ManualClock
 from adapters.memory.queue import InMemoryMessageQueue
-from domain.ports import Repositories
+from domain.ports import Repositories, TradingCalendar
 from gateway.app import create_app
 from gateway.container import GatewayContainer, GatewayOptions
 from tests.unit.gateway.seed import seeded_repositories
@@ -28,7 +28,9 @@ class Stack:
 
 
 @asynccontextmanager
-async def gateway(options: GatewayOptions | None = None) -> AsyncIterator[Stack]:
+async def gateway(
+    options: GatewayOptions | None = None, calendar: TradingCalendar | None = None
+) -> AsyncIterator[Stack]:
     repos = await seeded_repositories()
     clock = ManualClock()
     backtests, ingest = InMemoryMessageQueue("backtest"), InMemoryMessageQueue("ingest")
@@ -37,6 +39,7 @@ async def gateway(options: GatewayOptions | None = None) -> AsyncIterator[Stack]
         backtest_queue=backtests,
         ingest_queue=ingest,
         clock=clock,
+        calendar=calendar,
         options=options or GatewayOptions(poll_interval_s=0.01),
     )
     app = create_app(container)

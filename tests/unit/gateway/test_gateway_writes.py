@@ -243,3 +243,19 @@ async def test_cors_allows_only_listed_origins(make_stack) -> None:
         assert ok.headers["access-control-allow-origin"] == "https://app.example"
         other = await stack.client.get("/v1/assets", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+async def test_freshness_counts_missing_sessions_against_the_exchange_calendar() -> None:
+    from datetime import UTC, datetime
+
+    from adapters.calendars import ExchangeCalendarsAdapter
+    from tests.unit.gateway.conftest import gateway
+
+    async with gateway(calendar=ExchangeCalendarsAdapter()) as stack:
+        # Stored US history ends on 2024-12-31; by the evening of 2025-01-06 (New York) the
+        # sessions of 2 Jan, 3 Jan and 6 Jan have closed.
+        stack.clock.set(datetime(2025, 1, 7, 3, 0, tzinfo=UTC))
+        fresh = (await stack.client.get("/v1/ingestion/freshness")).json()
+        us = next(m for m in fresh["markets"] if m["market"] == "US")
+        assert us["last_completed_session"] == "2025-01-06"
+        assert us["sessions_behind"] == 3 and us["stale"] is True
