@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.calendars import ExchangeCalendarsAdapter
 from adapters.clock import SystemClock
 from adapters.factories import (
     build_macro_provider,
@@ -83,8 +84,9 @@ async def build_ingestor(
                     batch_size=ingest.ingest_batch_size,
                     overlap_days=ingest.ingest_overlap_days,
                     restatement_tolerance=ingest.ingest_restatement_tolerance,
+                    max_daily_move=ingest.ingest_max_daily_move,
                 ),
-                quality_check=overrides.get("quality_check", _default_quality_check(ingest)),
+                calendar=overrides.get("calendar") or ExchangeCalendarsAdapter(),
             ),
             ingest_macro=IngestMacro(
                 repositories=repositories,
