@@ -69,7 +69,9 @@ def create_engine(url: str, **overrides: Any) -> AsyncEngine:
     if "poolclass" in overrides:  # e.g. NullPool for one-shot tools: no pool sizing
         for sizing in ("pool_size", "max_overflow", "pool_timeout"):
             options.pop(sizing)
-    options.update(overrides)
+    # Caller connect_args refine the defaults instead of dropping them (e.g. temp_buffers).
+    connect_args = {**options["connect_args"], **overrides.pop("connect_args", {})}
+    options.update(overrides, connect_args=connect_args)
     return create_async_engine(normalized, **options)
 
 
