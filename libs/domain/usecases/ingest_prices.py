@@ -159,9 +159,9 @@ class IngestPrices:
                     recorder.fail(plan.asset.ticker, reason)
                     tally.assets_failed += 1
                     continue
-                await self._apply(
-                    command, plan, normalize_bars(fetched.bars[asset_id]), recorder, tally
-                )
+                bars = normalize_bars(fetched.bars[asset_id])
+                self._check_quality(plan.asset, bars, fetched.actions.get(asset_id), recorder)
+                await self._apply(command, plan, bars, recorder, tally)
 
     def _plan(self, asset: Asset, last_date: date | None, command: UpdatePrices) -> _AssetPlan:
         if last_date is None or command.full_refresh:
