@@ -1,0 +1,175 @@
+"""The gateway over its real adapters: PostgreSQL (migrated) and SQS (moto on loopback), built
+by its composition root exactly as in production."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from adapters.settings import DatabaseSettings, QueueSettings
+from adapters.sqlalchemy import run_migrations
+from domain.model import Asset, AssetType, Currency, Exchange, JobStatus, Market
+from gateway.app import create_app, create_app_from_env
+from gateway.bootstrap import build_container
+from gateway.container import GatewayContainer, GatewayOptions
+from tests.unit.gateway.seed import bars
+
+pytestmark = [pytest.mark.postgres, pytest.mark.sqs]
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_url: str) -> str:
+    run_migrations(postgres_url)
+    return postgres_url
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections are refused at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def queue_settings(endpoint: str, create: bool = True) -> QueueSettings:
+    suffix = uuid.uuid4().hex[:8]
+    return QueueSettings(
+        sqs_endpoint_url=endpoint,
+        sqs_create_queues=create,
+        backtest_queue_name=f"gw-backtest-{suffix}",
+        ingest_queue_name=f"gw-ingest-{suffix}",
+    )
+
+
+@asynccontextmanager
+async def running_gateway(
+    url: str, queues: QueueSettings
+) -> AsyncIterator[tuple[httpx.AsyncClient, GatewayContainer]]:
+    async with build_container(
+        DatabaseSettings(database_url=url), queues, GatewayOptions()
+    ) as container:
+        app = create_app(container)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client, container
+
+
+async def seed_tickers(container: GatewayContainer) -> list[str]:
+    """Three fresh US assets with history (unique tickers: the database is shared per session)."""
+    tickers = [f"Z{uuid.uuid4().hex[:6].upper()}" for _ in range(3)]
+    assets = await container.repositories.assets.upsert_many(
+        [
+            Asset(
+                ticker=t,
+                name=f"test {t}",
+                market=Market.US,
+                exchange=Exchange.NYSEARCA,
+                currency=Currency.USD,
+                asset_type=AssetType.ETF,
+            )
+            for t in tickers
+        ]
+    )
+    for i, asset in enumerate(assets):
+        assert asset.id is not None
+        await container.repositories.prices.upsert(asset.id, bars(seed=i))
+    return tickers
+
+
+def spec(tickers: list[str]) -> dict[str, object]:
+    return {
+        "strategy": {"type": "dual_momentum", "params": {"top_n": 1, "lookback_months": 12}},
+        "universe": tickers,
+        "start": "2017-01-01",
+        "end": "2023-12-31",
+        "benchmark": tickers[0],
+    }
+
+
+async def test_submit_writes_the_job_row_and_sends_its_message(
+    database_url: str, sqs_endpoint: str
+) -> None:
+    async with running_gateway(database_url, queue_settings(sqs_endpoint)) as (client, container):
+        tickers = await seed_tickers(container)
+        response = await client.post(
+            "/v1/backtests", json=spec(tickers), headers={"Idempotency-Key": "it-1"}
+        )
+        assert response.status_code == 202, response.text
+        job_id = uuid.UUID(response.json()["id"])
+        stored = await container.repositories.jobs.get(job_id)
+        assert stored is not None and stored.status == JobStatus.QUEUED and stored.enqueued_at
+        messages = await container.backtest_queue.receive(10, 2, 30)
+        assert [json.loads(m.body) for m in messages] == [
+            {"version": 1, "type": "run_backtest", "job_id": str(job_id)}
+        ]
+        replay = await client.post(
+            "/v1/backtests", json=spec(tickers), headers={"Idempotency-Key": "it-1"}
+        )
+        assert replay.json()["id"] == str(job_id)
+        assert (await client.get("/health/ready")).json()["status"] == "ok"
+
+
+async def test_database_down_answers_503_problems_quickly(sqs_endpoint: str) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/nothing"
+    async with running_gateway(url, queue_settings(sqs_endpoint)) as (client, _):
+        started = time.monotonic()
+        response = await client.get("/v1/assets")
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith(PROBLEM)
+        assert response.json()["type"].endswith("/storage-unavailable")
+        assert "127.0.0.1" not in response.text
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 503
+        checks = ready.json()["checks"]
+        assert (
+            checks["database"]["status"] == "unavailable"
+            and checks["backtest_queue"]["status"] == "ok"
+        )
+        # "Quickly": far below any client timeout (a refused connection is not retried for long).
+        assert time.monotonic() - started < 10
+
+
+async def test_queue_down_keeps_the_job_queued_and_readiness_names_the_queue(
+    database_url: str,
+) -> None:
+    queues = queue_settings(f"http://127.0.0.1:{closed_port()}", create=False)
+    async with running_gateway(database_url, queues) as (client, container):
+        tickers = await seed_tickers(container)
+        response = await client.post("/v1/backtests", json=spec(tickers))
+        assert response.status_code == 202
+        stored = await container.repositories.jobs.get(uuid.UUID(response.json()["id"]))
+        assert (
+            stored is not None and stored.status == JobStatus.QUEUED and stored.enqueued_at is None
+        )
+        ready = (await client.get("/health/ready")).json()
+        assert ready["checks"]["backtest_queue"]["status"] == "unavailable"
+        assert ready["checks"]["database"]["status"] == "ok"
+
+
+def test_app_from_environment_builds_and_disposes_its_adapters(
+    database_url: str, sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queues = queue_settings(sqs_endpoint)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SQS_ENDPOINT_URL", sqs_endpoint)
+    monkeypatch.setenv("SQS_CREATE_QUEUES", "true")
+    monkeypatch.setenv("BACKTEST_QUEUE_NAME", queues.backtest_queue_name)
+    monkeypatch.setenv("INGEST_QUEUE_NAME", queues.ingest_queue_name)
+    monkeypatch.setenv("API_KEYS", "k1,k2")
+    with TestClient(create_app_from_env()) as client:
+        assert client.get("/health/ready").status_code == 200
+        denied = client.post("/v1/ingestion/commands", json={"type": "update_macro"})
+        assert denied.status_code == 401
+        accepted = client.post(
+            "/v1/ingestion/commands", json={"type": "update_macro"}, headers={"X-API-Key": "k2"}
+        )
+        assert accepted.status_code == 202
