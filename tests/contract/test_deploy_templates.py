@@ -1,0 +1,441 @@
+"""The templates checked as parsed text: cfn-lint, cron ranges, and everything moto skips,
+drops or cannot resolve (deploy_support's allow-lists), so that nothing goes unchecked."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.contract.deploy_support import (
+    ALL_TEMPLATES,
+    MOTO_DROPPED_PROPERTIES,
+    MOTO_PATCHES,
+    MOTO_SKIPPED_TYPES,
+    REPO_ROOT,
+    TEMPLATES_DIR,
+    CronError,
+    load_template,
+    parameter_default,
+    parse_cron,
+    resources,
+)
+
+TEMPLATES = {name: load_template(name) for name in ALL_TEMPLATES}
+SEED_CRONS = {
+    "UsPricesSchedule": "cron(0 9 ? * TUE-SAT *)",
+    "KrPricesSchedule": "cron(0 21 ? * MON-FRI *)",
+    "MacroSchedule": "cron(0 23 ? * SUN-FRI *)",
+}
+
+
+def _ref(node: Any) -> str | None:
+    return node.get("Ref") if isinstance(node, dict) else None
+
+
+def _getatt(node: Any) -> list[str] | None:
+    return node.get("Fn::GetAtt") if isinstance(node, dict) else None
+
+
+def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(policy["PolicyDocument"]["Statement"])
+
+
+# ------------------------------------------------------------------------------ cfn-lint
+@pytest.fixture(scope="module")
+def cfn_lint_report() -> subprocess.CompletedProcess[str]:
+    # One run over every template: cfn-lint's start-up dominates its run time.
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    paths = [str(TEMPLATES_DIR / f"{name}.yaml") for name in ALL_TEMPLATES]
+    return subprocess.run(
+        [str(cfn_lint), "--format", "parseable", *paths],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+
+
+@pytest.mark.parametrize("name", ALL_TEMPLATES)
+def test_cfn_lint_reports_no_errors(
+    cfn_lint_report: subprocess.CompletedProcess[str], name: str
+) -> None:
+    # Exit status is a bit mask: 2 = errors, 4 = warnings, 8 = informational; 1 = crashed.
+    assert cfn_lint_report.returncode & 1 == 0, cfn_lint_report.stderr
+    errors = [
+        line
+        for line in cfn_lint_report.stdout.splitlines()
+        if line.startswith(str(TEMPLATES_DIR / f"{name}.yaml")) and ":E" in line
+    ]
+    assert not errors, "\n".join(errors)
+
+
+def test_every_template_file_is_covered() -> None:
+    assert {p.stem for p in TEMPLATES_DIR.glob("*.yaml")} == set(ALL_TEMPLATES)
+
+
+# ------------------------------------------------------------------------------ cron
+def test_schedules_are_exactly_the_seed_crons() -> None:
+    rules = resources(TEMPLATES["messaging"], "AWS::Events::Rule")
+    assert {lid: r["Properties"]["ScheduleExpression"] for lid, r in rules.items()} == SEED_CRONS
+
+
+def test_every_schedule_in_every_template_is_a_valid_cron() -> None:
+    for name, template in TEMPLATES.items():
+        for lid, rule in resources(template, "AWS::Events::Rule").items():
+            expression = rule["Properties"].get("ScheduleExpression")
+            if expression:
+                parse_cron(expression)  # raises CronError, naming the field out of range
+                assert lid, name
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cron(60 9 ? * TUE-SAT *)",  # minute 60
+        "cron(0 24 ? * MON-FRI *)",  # hour 24
+        "cron(0 9 32 * ? *)",  # day 32
+        "cron(0 9 ? 13 MON *)",  # month 13
+        "cron(0 9 ? * MON-FRX *)",  # unknown day name
+        "cron(0 9 ? * 8 *)",  # day-of-week 8
+        "cron(0 9 ? * SAT-MON *)",  # backwards range
+        "cron(0 9 1 * MON *)",  # both day fields set
+        "cron(0 9 * * *)",  # five fields (Unix style)
+        "rate(1 day) ",  # not a cron
+    ],
+)
+def test_cron_validator_rejects_out_of_range_or_malformed_fields(expression: str) -> None:
+    with pytest.raises(CronError):
+        parse_cron(expression)
+
+
+@pytest.mark.parametrize(
+    ("expression", "weekdays", "hour"),
+    [
+        ("cron(0 9 ? * TUE-SAT *)", {"Tue", "Wed", "Thu", "Fri", "Sat"}, 9),
+        ("cron(0 21 ? * MON-FRI *)", {"Mon", "Tue", "Wed", "Thu", "Fri"}, 21),
+        ("cron(0 23 ? * SUN-FRI *)", {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri"}, 23),
+    ],
+)
+def test_seed_crons_fire_on_the_intended_days_in_utc(
+    expression: str, weekdays: set[str], hour: int
+) -> None:
+    times = parse_cron(expression).fire_times(datetime(2026, 11, 23, tzinfo=UTC))
+    week = [next(times) for _ in range(len(weekdays))]
+    assert {t.strftime("%a") for t in week} == weekdays
+    assert {(t.hour, t.minute) for t in week} == {(hour, 0)}
+
+
+def test_schedules_post_the_same_bodies_as_the_cli_schedule_table() -> None:
+    schedules = pytest.importorskip("cli.schedules")
+    rules = resources(TEMPLATES["messaging"], "AWS::Events::Rule")
+    in_templates = {}
+    for rule in rules.values():
+        template = rule["Properties"]["Targets"][0]["InputTransformer"]["InputTemplate"]
+        body = json.loads(re.sub(r'"<[a-z]+>"', "null", template))
+        fixed = {k: v for k, v in body.items() if v is not None}
+        in_templates[rule["Properties"]["ScheduleExpression"]] = fixed
+    assert in_templates == {cron: body for cron, body in schedules.SCHEDULES.values()}
+
+
+# ------------------------------------------------------------------------------ what moto skips
+def _check_queue_policy(name: str, lid: str, resource: dict[str, Any]) -> None:
+    template = TEMPLATES[name]
+    statements = _statements(resource["Properties"])
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    assert any(s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in denies), lid
+    queues = {_ref(q) for q in resource["Properties"]["Queues"]}
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    if "IngestQueue" not in queues:
+        assert not allows, f"{lid}: only the ingest queue admits outside senders"
+        return
+    # The ingest queue (and its DLQ, for undeliverable events) admit exactly the schedules.
+    rules = {lid for lid, r in resources(template, "AWS::Events::Rule").items()}
+    (allow,) = allows
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    sources = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert {_getatt(s)[0] for s in sources} == rules == set(SEED_CRONS)  # type: ignore[index]
+    assert {_getatt(r)[0] for r in allow["Resource"]} == queues  # type: ignore[index]
+
+
+def _check_topic_policy(name: str, lid: str, resource: dict[str, Any]) -> None:
+    principals = {s["Principal"]["Service"] for s in _statements(resource["Properties"])}
+    assert principals == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}, lid
+    for statement in _statements(resource["Properties"]):
+        assert statement["Action"] == "sns:Publish" and statement.get("Condition"), lid
+
+
+def _check_subscription(name: str, lid: str, resource: dict[str, Any]) -> None:
+    properties = resource["Properties"]
+    assert _ref(properties["TopicArn"]) == "AlarmTopic", lid
+    assert properties["Protocol"] in {"email", "lambda"}
+    assert resource.get("Condition") in {"HasAlarmEmail", "HasSlack"}, "subscriptions are optional"
+
+
+def _check_alarm(name: str, lid: str, resource: dict[str, Any]) -> None:
+    properties = resource["Properties"]
+    (action,) = properties["AlarmActions"]
+    target = _ref(action)
+    kind = TEMPLATES[name]["Resources"][target]["Type"]
+    # Paging alarms notify the topic; autoscaling alarms drive a scaling policy.
+    assert kind in {"AWS::SNS::Topic", "AWS::ApplicationAutoScaling::ScalingPolicy"}, lid
+    assert properties["TreatMissingData"] in {"breaching", "notBreaching", "missing"}, lid
+    assert "#" in properties["AlarmDescription"] or kind != "AWS::SNS::Topic", f"{lid}: runbook"
+
+
+def _check_secret(name: str, lid: str, resource: dict[str, Any]) -> None:
+    properties = resource["Properties"]
+    assert "SecretString" not in properties, f"{lid}: never a secret value in a template"
+    assert properties["GenerateSecretString"]["PasswordLength"] >= 32
+    injected = [
+        secret
+        for task in resources(TEMPLATES[name], "AWS::ECS::TaskDefinition").values()
+        for container in task["Properties"]["ContainerDefinitions"]
+        for secret in container.get("Secrets", [])
+        if _ref(secret["ValueFrom"]) == lid
+    ]
+    assert injected, f"{lid} is injected by no task definition"
+
+
+def _check_scalable_target(name: str, lid: str, resource: dict[str, Any]) -> None:
+    template = TEMPLATES[name]
+    properties = resource["Properties"]
+    service = properties["ResourceId"]["Fn::Sub"].rsplit("${", 1)[1].split(".")[0]
+    maximum = parameter_default(template, _ref(properties["MaxCapacity"]))  # type: ignore[arg-type]
+    expected = {"GatewayService": (1, 3), "IngestorService": (0, 2), "BacktesterService": (0, None)}
+    low, high = expected[service]
+    assert properties["MinCapacity"] == low, lid
+    assert high is None or maximum == high, lid
+    assert properties["ScalableDimension"] == "ecs:service:DesiredCount"
+
+
+def _check_scaling_policy(name: str, lid: str, resource: dict[str, Any]) -> None:
+    properties = resource["Properties"]
+    assert _ref(properties["ScalingTargetId"]) in resources(
+        TEMPLATES[name], "AWS::ApplicationAutoScaling::ScalableTarget"
+    ), lid
+    if properties["PolicyType"] == "StepScaling":
+        # The wake-up policy: the first task when work waits and none runs.
+        (step,) = properties["StepScalingPolicyConfiguration"]["StepAdjustments"]
+        assert step["ScalingAdjustment"] == 1
+        return
+    config = properties["TargetTrackingScalingPolicyConfiguration"]
+    if "PredefinedMetricSpecification" in config:
+        kind = config["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        assert kind in {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}, lid
+        return
+    metrics = config["CustomizedMetricSpecification"]["Metrics"]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in metrics if "MetricStat" in m}
+    assert names == {
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateNumberOfMessagesNotVisible",
+        "RunningTaskCount",
+    }, f"{lid}: backlog per task"
+
+
+def _check_capacity_providers(name: str, lid: str, resource: dict[str, Any]) -> None:
+    assert set(resource["Properties"]["CapacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}, lid
+
+
+def _check_oidc_provider(name: str, lid: str, resource: dict[str, Any]) -> None:
+    properties = resource["Properties"]
+    assert properties["Url"] == "https://token.actions.githubusercontent.com", lid
+    assert properties["ClientIdList"] == ["sts.amazonaws.com"]
+    role = TEMPLATES[name]["Resources"]["GitHubDeployRole"]["Properties"]
+    condition = role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    subjects = condition["StringLike"]["token.actions.githubusercontent.com:sub"]
+    assert all(
+        ":ref:refs/heads/main" in s["Fn::Sub"] or ":environment:" in s["Fn::Sub"] for s in subjects
+    ), "only main or a protected environment may deploy"
+
+
+SKIPPED_TYPE_CHECKS: dict[str, Callable[[str, str, dict[str, Any]], None]] = {
+    "AWS::SQS::QueuePolicy": _check_queue_policy,
+    "AWS::SNS::TopicPolicy": _check_topic_policy,
+    "AWS::SNS::Subscription": _check_subscription,
+    "AWS::CloudWatch::Alarm": _check_alarm,
+    "AWS::SecretsManager::Secret": _check_secret,
+    "AWS::ApplicationAutoScaling::ScalableTarget": _check_scalable_target,
+    "AWS::ApplicationAutoScaling::ScalingPolicy": _check_scaling_policy,
+    "AWS::ECS::ClusterCapacityProviderAssociations": _check_capacity_providers,
+    "AWS::IAM::OIDCProvider": _check_oidc_provider,
+}
+
+SKIPPED_RESOURCES = [
+    (name, lid, resource)
+    for name, template in TEMPLATES.items()
+    for lid, resource in resources(template).items()
+    if resource["Type"] in MOTO_SKIPPED_TYPES
+]
+
+
+def test_every_type_moto_skips_has_a_template_check() -> None:
+    assert set(MOTO_SKIPPED_TYPES) == set(SKIPPED_TYPE_CHECKS)
+
+
+@pytest.mark.parametrize(
+    ("name", "lid", "resource"),
+    SKIPPED_RESOURCES,
+    ids=[f"{n}:{lid}" for n, lid, _ in SKIPPED_RESOURCES],
+)
+def test_resource_moto_skips_is_checked_against_the_template(
+    name: str, lid: str, resource: dict[str, Any]
+) -> None:
+    SKIPPED_TYPE_CHECKS[resource["Type"]](name, lid, resource)
+
+
+def test_alarms_cover_every_failure_the_issue_names() -> None:
+    alarms = resources(TEMPLATES["monitoring"], "AWS::CloudWatch::Alarm")
+
+    def single(metric: str, **dimensions: str) -> list[dict[str, Any]]:
+        found = []
+        for alarm in alarms.values():
+            p = alarm["Properties"]
+            dims = {d["Name"]: d["Value"] for d in p.get("Dimensions", [])}
+            if p.get("MetricName") == metric and all(
+                dims.get(k) == v for k, v in dimensions.items()
+            ):
+                found.append(p)
+        return found
+
+    dlq_names = {
+        a["Properties"]["Dimensions"][0]["Value"]["Fn::ImportValue"]["Fn::Sub"]
+        for a in alarms.values()
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    }
+    assert dlq_names == {
+        "${EnvName}-IngestDeadLetterQueueName",
+        "${EnvName}-BacktestDeadLetterQueueName",
+    }
+    for market in ("US", "KR", "MACRO"):
+        runs = single("IngestionRunSucceeded", Market=market)
+        assert {p["TreatMissingData"] for p in runs} == {"breaching", "notBreaching"}, market
+        assert all(p["Namespace"] == "InsightInvest" for p in runs)
+    (latency,) = single("TargetResponseTime")
+    assert latency["ExtendedStatistic"] == "p95"
+    assert parameter_default(TEMPLATES["monitoring"], _ref(latency["Threshold"])) == 3  # type: ignore[arg-type]
+    (cpu,) = single("CPUUtilization")
+    assert parameter_default(TEMPLATES["monitoring"], _ref(cpu["Threshold"])) == 80  # type: ignore[arg-type]
+    rate = alarms["Gateway5xxRateAlarm"]["Properties"]["Metrics"]
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in rate if "MetricStat" in m} >= {
+        "RequestCount",
+        "HTTPCode_Target_5XX_Count",
+    }
+    ecs_rule = TEMPLATES["monitoring"]["Resources"]["EcsTaskFailureRule"]["Properties"]
+    assert _ref(ecs_rule["Targets"][0]["Arn"]) == "AlarmTopic"
+
+
+# ------------------------------------------------------------------------------ what moto drops
+def _service(lid: str) -> dict[str, Any]:
+    return TEMPLATES["app"]["Resources"][lid]["Properties"]  # type: ignore[no-any-return]
+
+
+def test_properties_moto_drops_hold_in_the_template() -> None:
+    checked = set()
+    database = TEMPLATES["data"]["Resources"]["Database"]["Properties"]
+    assert database["DeletionProtection"] is True
+    assert database["ManageMasterUserPassword"] is True and "MasterUserPassword" not in database
+    assert _ref(database["MaxAllocatedStorage"]) and _ref(database["AllocatedStorage"])
+    checked |= {
+        ("AWS::RDS::DBInstance", p)
+        for p in ("DeletionProtection", "ManageMasterUserPassword", "MaxAllocatedStorage")
+    }
+
+    providers = {
+        "GatewayService": "FARGATE",
+        "IngestorService": "FARGATE_SPOT",
+        "BacktesterService": "FARGATE_SPOT",
+    }
+    for lid, provider in providers.items():
+        service = _service(lid)
+        assert [s["CapacityProvider"] for s in service["CapacityProviderStrategy"]] == [provider]
+        breaker = service["DeploymentConfiguration"]["DeploymentCircuitBreaker"]
+        assert breaker == {"Enable": True, "Rollback": True}, lid
+        network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED"
+        assert "PrivateSubnetIds" in json.dumps(network["Subnets"]), lid
+    gateway = _service("GatewayService")
+    (balancer,) = gateway["LoadBalancers"]
+    assert balancer["ContainerName"] == "gateway"
+    group = TEMPLATES["app"]["Resources"][_ref(balancer["TargetGroupArn"])]["Properties"]
+    assert group["HealthCheckPath"] == "/health/ready"
+    assert gateway["HealthCheckGracePeriodSeconds"] > 0
+    assert "LoadBalancers" not in _service("IngestorService")
+    checked |= {
+        ("AWS::ECS::Service", p)
+        for p in (
+            "CapacityProviderStrategy",
+            "DeploymentConfiguration",
+            "LoadBalancers",
+            "NetworkConfiguration",
+            "HealthCheckGracePeriodSeconds",
+        )
+    }
+    assert checked == set(MOTO_DROPPED_PROPERTIES)
+
+
+# ------------------------------------------------------------------------------ what moto patches
+def test_values_patched_for_moto_are_right_in_the_template() -> None:
+    data_outputs = TEMPLATES["data"]["Outputs"]
+    assert data_outputs["DbSecretArn"]["Value"] == {
+        "Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]
+    }
+    app_outputs = TEMPLATES["app"]["Outputs"]
+    assert app_outputs["GatewayTargetGroupFullName"]["Value"] == {
+        "Fn::GetAtt": ["GatewayTargetGroup", "TargetGroupFullName"]
+    }
+    assert {key for key, _ in MOTO_PATCHES} == {"data", "app", "monitoring"}
+
+
+def _rendered_dashboard() -> dict[str, Any]:
+    body, variables = TEMPLATES["monitoring"]["Resources"]["Dashboard"]["Properties"][
+        "DashboardBody"
+    ]["Fn::Sub"]
+    # Fill every ${...} with a sample value: what CloudFormation would substitute.
+    rendered = re.sub(r"\$\{([^}]+)\}", lambda m: "3" if m.group(1) == "P95" else "x", body)
+    assert set(variables) <= set(re.findall(r"\$\{([^}.!]+)\}", body))
+    return json.loads(rendered)  # type: ignore[no-any-return]
+
+
+def test_dashboard_shows_the_seeds_metrics() -> None:
+    widgets = _rendered_dashboard()["widgets"]
+    shown: set[str] = set()
+    stats: set[str] = set()
+    for widget in widgets:
+        for row in widget["properties"].get("metrics", []):
+            shown |= {item for item in row if isinstance(item, str) and item[:1].isupper()}
+            stats |= {item["stat"] for item in row if isinstance(item, dict) and "stat" in item}
+    assert shown >= {
+        "RequestCount",  # requests
+        "TargetResponseTime",  # latency
+        "HTTPCode_Target_5XX_Count",  # error rate
+        "BacktestJobSucceeded",  # job count (SampleCount) and success rate (Average)
+        "BacktestJobDuration",  # duration
+        "IngestionRowsWritten",  # rows processed
+        "IngestionRunSucceeded",
+        "DatabaseConnections",  # DB connections
+    }
+    assert stats >= {"p50", "p95", "p99", "SampleCount", "Average"}
+
+
+def test_every_custom_metric_is_documented_for_the_services_to_emit() -> None:
+    operations = (REPO_ROOT / "docs" / "operations.md").read_text()
+    used = {
+        alarm["Properties"]["MetricName"]
+        for alarm in resources(TEMPLATES["monitoring"], "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == "InsightInvest"
+    }
+    for widget in _rendered_dashboard()["widgets"]:
+        for row in widget["properties"].get("metrics", []):
+            if row and row[0] == "InsightInvest":
+                used.add(row[1])
+    assert used
+    for metric in used:
+        assert f"`{metric}`" in operations, f"{metric} is not documented in docs/operations.md"
