@@ -1,0 +1,129 @@
+"""The image, the compose file and the pipelines, checked offline (no Docker engine here: the
+image build itself runs in GitHub Actions, see deploy/README.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.contract.deploy_support import DEPLOY_DIR, REPO_ROOT
+
+BIN = Path(sys.executable).parent
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+
+
+def _tool(name: str) -> Path:
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"{name} is not installed in {BIN}: run `make venv`")
+    return path
+
+
+def test_dockerfile_passes_hadolint_without_errors() -> None:
+    result = subprocess.run(
+        [str(_tool("hadolint")), "--failure-threshold", "error", str(DEPLOY_DIR / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_pins_its_base_runs_as_non_root_and_checks_health() -> None:
+    text = (DEPLOY_DIR / "Dockerfile").read_text()
+    assert "python:3.11-slim-bookworm@sha256:" in text
+    assert text.count("FROM ${PYTHON_IMAGE}") == 2, "multi-stage: build, then a clean runtime"
+    runtime = text.split("AS runtime", 1)[1]
+    assert "USER 10001" in runtime and "HEALTHCHECK" in runtime
+    assert "uv sync --frozen --no-dev" in text, "installs exactly what uv.lock pins"
+    assert (DEPLOY_DIR / "healthcheck.py").exists()
+
+
+def _compose_config() -> dict[str, Any]:
+    result = subprocess.run(
+        [str(_tool("docker-compose")), "-f", str(DEPLOY_DIR / "compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_compose_file_is_valid() -> None:
+    result = subprocess.run(
+        [str(_tool("docker-compose")), "-f", str(DEPLOY_DIR / "compose.yaml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_runs_the_three_services_migrations_and_local_sqs_from_the_cli() -> None:
+    from cli.main import build_parser
+
+    services = _compose_config()["services"]
+    assert {"postgres", "sqs", "migrate", "seed", "gateway", "ingestor", "backtester"} <= set(
+        services
+    )
+    for name, service in services.items():
+        if "command" in service and name != "postgres":
+            build_parser().parse_args(service["command"])  # a real command with real options
+    assert services["sqs"]["command"][0] == "local-sqs"
+    for worker in ("gateway", "ingestor", "backtester"):
+        depends = services[worker]["depends_on"]
+        assert depends["seed"]["condition"] == "service_completed_successfully"
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    return yaml.safe_load((WORKFLOWS / name).read_text())  # type: ignore[no-any-return]
+
+
+def _steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def test_pull_requests_run_lint_type_check_tests_and_a_dependency_audit() -> None:
+    ci = _workflow("ci.yml")
+    assert "pull_request" in ci[True]  # PyYAML reads the key `on` as True
+    runs = " ".join(step.get("run", "") for step in _steps(ci))
+    for command in ("make lint", "make typecheck", "make test", "uv export --frozen", "pip-audit"):
+        assert command in runs, command
+    assert "-r requirements-audit.txt" in runs
+
+
+def test_main_deploys_with_oidc_and_no_stored_aws_keys() -> None:
+    text = (WORKFLOWS / "deploy.yml").read_text()
+    deploy = _workflow("deploy.yml")
+    assert deploy[True]["push"]["branches"] == ["main"]
+    assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+    for job in ("build", "deploy"):
+        assert deploy["jobs"][job]["permissions"]["id-token"] == "write"
+    credential_steps = [
+        s for s in _steps(deploy) if "configure-aws-credentials" in s.get("uses", "")
+    ]
+    assert credential_steps and all("role-to-assume" in s["with"] for s in credential_steps)
+    runs = " ".join(step.get("run", "") for step in _steps(deploy))
+    assert "deploy/deploy.sh" in runs, "deploy through change sets, smoke test, rollback"
+    assert deploy["jobs"]["build"]["needs"] == "test"
+
+
+def test_deploy_script_smoke_tests_ready_and_rolls_back() -> None:
+    script = (DEPLOY_DIR / "deploy.sh").read_text()
+    smoke = (DEPLOY_DIR / "scripts" / "smoke.sh").read_text()
+    assert "aws cloudformation deploy" in script  # creates and executes a change set
+    assert "/health/ready" in smoke
+    assert "previous_tag" in script and "IMAGE_TAG=$previous_tag deploy_stack app" in script
+    for path in (
+        DEPLOY_DIR / "deploy.sh",
+        DEPLOY_DIR / "rollback.sh",
+        DEPLOY_DIR / "scripts" / "smoke.sh",
+    ):
+        result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
