@@ -45,6 +45,27 @@ _MERGE = (
 SQLITE_BATCH_ROWS = 5000
 
 
+def normalized(bars: pd.DataFrame) -> pd.DataFrame:
+    """``normalize_bars``, without its costly date parsing when the frame is already in shape
+    (providers and the ingest use case hand over normalized frames; parsing 1M dates again
+    costs seconds). May return the caller's frame itself: the writers here only read it to
+    build records and never keep it."""
+    return bars if _already_normalized(bars) else normalize_bars(bars)
+
+
+def _already_normalized(bars: pd.DataFrame) -> bool:
+    if bars.empty or not set(BAR_COLUMNS) <= set(bars.columns):
+        return False
+    if any(bars[c].dtype != np.float64 for c in PRICE_FIELDS):
+        return False
+    dates = bars["date"].to_numpy()
+    # Exactly datetime.date (a datetime is a date subclass and would carry a time of day).
+    if dates.dtype != object or not all(type(d) is date for d in dates):
+        return False
+    days = pd.DatetimeIndex(dates).asi8
+    return bool((np.diff(days) > 0).all())  # sorted, one row per date
+
+
 def bar_records(asset_id: int, bars: pd.DataFrame) -> list[Record]:
     """Rows of normalized bars as tuples in ``_COLUMNS`` order, NaN as None (SQL NULL).
 
@@ -113,7 +134,7 @@ class SqlaPriceRepository:
             return int((await conn.execute(stmt)).scalar_one())
 
     async def upsert(self, asset_id: int, bars: pd.DataFrame) -> int:
-        frame = normalize_bars(bars)
+        frame = normalized(bars)
         async with transaction(self._engine) as conn:
             has_rows = await _lock_assets(conn, [asset_id])
             records = bar_records(asset_id, frame)
@@ -124,7 +145,7 @@ class SqlaPriceRepository:
         return len(frame)
 
     async def replace(self, asset_id: int, bars: pd.DataFrame) -> int:
-        frame = normalize_bars(bars)
+        frame = normalized(bars)
         async with transaction(self._engine) as conn:
             await _lock_assets(conn, [asset_id])
             await conn.execute(delete(prices).where(prices.c.asset_id == asset_id))
@@ -134,7 +155,7 @@ class SqlaPriceRepository:
     async def upsert_many(self, batch: dict[int, pd.DataFrame]) -> int:
         """Upsert several assets in ONE transaction (all or nothing, so each asset is
         atomic too) with one COPY and one merge; return rows written."""
-        frames = {asset_id: normalize_bars(bars) for asset_id, bars in batch.items()}
+        frames = {asset_id: normalized(bars) for asset_id, bars in batch.items()}
         if not frames:
             return 0
         async with transaction(self._engine) as conn:
@@ -208,4 +229,4 @@ async def _sqlite_upsert(conn: AsyncConnection, records: list[Record]) -> None:
         await conn.execute(stmt, [dict(zip(_COLUMNS, r, strict=True)) for r in chunk])
 
 
-__all__ = ["SqlaPriceRepository", "bar_records"]
+__all__ = ["SqlaPriceRepository", "bar_records", "normalized"]
