@@ -57,13 +57,14 @@ class LazyQueue:
     async def _resolved(self) -> MessageQueue:
         if self._queue is None:
             try:
-                self._queue = await self._connection.queue(
+                queue: MessageQueue = await self._connection.queue(
                     self.name, create=self._create, max_receives=self.max_receives
                 )
             except QueueUnavailable:
                 raise
             except Exception as exc:  # the SDK's own errors must not leak past the adapter edge
                 raise QueueUnavailable(f"queue {self.name} unavailable") from exc
+            self._queue = queue
         return self._queue
 
     async def send(self, body: str, delay_s: int = 0) -> str:

@@ -93,7 +93,7 @@ async def submit(
     container: Container,
     metrics: Metrics,
     owner: Writer,
-    spec: Annotated[BacktestSpec, Body(openapi_examples=SPEC_EXAMPLES)],  # type: ignore[arg-type]
+    spec: Annotated[BacktestSpec, Body(openapi_examples=SPEC_EXAMPLES)],
     idempotency_key: Annotated[
         str | None,
         Header(

@@ -60,7 +60,7 @@ async def send_command(
     body: Annotated[
         dict[str, Any],
         Body(
-            openapi_examples=COMMAND_EXAMPLES,  # type: ignore[arg-type]
+            openapi_examples=COMMAND_EXAMPLES,
             json_schema_extra=COMMAND_SCHEMA,
         ),
     ],

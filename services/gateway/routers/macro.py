@@ -76,26 +76,20 @@ async def observations(
 
 
 def _transform(frame: pd.DataFrame, transform: str | None) -> pd.Series:
-    values = pd.Series(
-        frame["value"].to_numpy(dtype="float64"),
-        index=pd.DatetimeIndex(pd.to_datetime(frame["date"])),
-    )
+    index = pd.DatetimeIndex(pd.to_datetime(frame["date"]))
+    values = pd.Series(frame["value"].to_numpy(dtype="float64"), index=index)
     if transform is None or values.empty:
         return values
     if transform == "diff":
         return values.diff()
-    # Percent change against the value one year (month) earlier, by date rather than by row
-    # count, so daily and weekly series with gaps are compared with the right observation.
+    # Percent change against the last value on or before the same date a year (month)
+    # earlier: by date rather than by row count, so daily and weekly series with gaps compare
+    # with the right observation.
     offset = pd.DateOffset(years=1) if transform == "yoy" else pd.DateOffset(months=1)
-    earlier = values.dropna()
-    prior = (
-        earlier.reindex(values.index - offset, method="ffill")
-        if not earlier.empty
-        else values * float("nan")
-    )
-    prior.index = values.index
-    # Observations before the first one a year earlier have nothing to compare with.
-    prior[values.index - offset < (earlier.index[0] if not earlier.empty else values.index[0])] = (
-        float("nan")
-    )
-    return (values / prior - 1.0) * 100.0
+    known = values.dropna()
+    if known.empty:
+        return values * float("nan")
+    targets = index - offset
+    prior = known.reindex(targets, method="ffill").to_numpy(dtype="float64", copy=True)
+    prior[targets < known.index[0]] = float("nan")  # nothing that early to compare with
+    return pd.Series((values.to_numpy() / prior - 1.0) * 100.0, index=index)

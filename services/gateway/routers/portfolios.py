@@ -39,7 +39,7 @@ assert set(SortKey.__args__) == set(SORT_KEYS)  # type: ignore[attr-defined]
 
 
 def _summary(row: PortfolioSummary) -> dict[str, object]:
-    return json_ready(
+    body: dict[str, object] = json_ready(
         {
             "id": str(row.id),
             "name": row.name,
@@ -52,6 +52,7 @@ def _summary(row: PortfolioSummary) -> dict[str, object]:
             "max_drawdown": row.max_drawdown,
         }
     )
+    return body
 
 
 @router.post(
