@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,7 +18,7 @@ from domain.backtest.panel import (
     asof,
     cash_growth,
     first_valid_index,
-    forward_fill,
+    fill_prices,
     resolve_base_currency,
     to_base,
 )
@@ -52,17 +54,35 @@ class MarketData:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestOutcome:
-    """``weights``: one JSON-ready record per trade (decision and execution dates, target and
-    drifted weights, turnover, fee, trigger). ``turnover`` and ``fees`` align with it."""
+    """What a backtest produced.
+
+    ``weights``: one JSON-ready record per trade (execution ``date``, ``decision_date``, target
+    ``weights`` and pre-trade ``drifted`` weights of the assets held, ``cash``, ``turnover``,
+    ``fee``, ``trigger``), built on first access from the arrays the engine computed (formatting
+    200 assets × 360 trades into dicts costs more than the backtest itself). ``turnover`` and
+    ``fees`` align with it; ``target_weights`` / ``drifted_weights`` are the raw matrices
+    (trades × ``labels``)."""
 
     nav: pd.Series
     benchmark_nav: pd.Series | None
-    weights: list[dict[str, Any]]
     metrics: dict[str, float | None]
     analytics: dict[str, Any] = field(default_factory=dict)
     turnover: list[float] = field(default_factory=list)
     fees: list[float] = field(default_factory=list)
     base_currency: Currency | None = None
+    labels: tuple[str, ...] = ()
+    target_weights: np.ndarray | None = None
+    drifted_weights: np.ndarray | None = None
+    records: Callable[[], list[dict[str, Any]]] | None = field(default=None, repr=False)
+    _cache: dict[str, list[dict[str, Any]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @property
+    def weights(self) -> list[dict[str, Any]]:
+        if "weights" not in self._cache:
+            self._cache["weights"] = self.records() if self.records is not None else []
+        return self._cache["weights"]
 
 
 def strategy_definition(spec: BacktestSpec) -> tuple[StrategyDefinition, Any]:
@@ -90,28 +110,43 @@ def required_history_days(spec: BacktestSpec) -> int:
     return 0 if months == 0 else months * DAYS_PER_MONTH + HISTORY_MARGIN_DAYS
 
 
-def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
-    labels = tuple(str(item) for item in spec.universe)
-    prices = data.prices
+def _columns(spec: BacktestSpec, prices: pd.DataFrame) -> tuple[tuple[str, ...], np.ndarray]:
+    """Labels and column positions of the universe in the panel.
+
+    Columns are matched by universe item (ticker or id as text); when the loader already labelled
+    one column per universe item (ids resolved to tickers), its columns are taken in order."""
     columns = pd.Index([str(c) for c in prices.columns])
-    where = columns.get_indexer(labels)
-    missing = [label for label, j in zip(labels, where, strict=True) if j < 0]
-    if missing:
-        raise UnrunnableBacktest(
-            f"no prices for {', '.join(missing)}",
-            [{"field": "universe", "message": f"unknown asset {m}"} for m in missing],
-        )
+    wanted = tuple(str(item) for item in spec.universe)
+    where = columns.get_indexer(wanted)
+    if (where >= 0).all():
+        return wanted, where
+    positional = len(columns) == len(wanted) and columns.is_unique
+    ids_only = all(
+        isinstance(item, int) or where[k] == k for k, item in enumerate(spec.universe)
+    )
+    if positional and ids_only:
+        return tuple(columns), np.arange(len(columns))
+    missing = [label for label, j in zip(wanted, where, strict=True) if j < 0]
+    raise UnrunnableBacktest(
+        f"no prices for {', '.join(missing)}",
+        [{"field": "universe", "message": f"unknown asset {m}"} for m in missing],
+    )
+
+
+def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
+    prices = data.prices
+    labels, where = _columns(spec, prices)
     index = pd.DatetimeIndex(prices.index)
     order = None if index.is_monotonic_increasing else np.argsort(index.asi8, kind="stable")
     if order is not None:
         index = index[order]
     stop = int(index.searchsorted(pd.Timestamp(spec.end), side="right"))
     values = prices.to_numpy(dtype=float)
-    raw = (values if order is None else values[order])[:stop][:, where]  # a copy: fancy index
+    raw = (values if order is None else values[order])[:stop][:, where]  # fancy index: a copy
+    dates = index[:stop]
     has_bar = ~np.isnan(raw).all(axis=1)  # sessions where no universe asset traded are dropped
     if not has_bar.all():
-        raw, index = raw[has_bar], index[:stop][has_bar]
-    dates = index[:stop]
+        raw, dates = raw[has_bar], dates[has_bar]
     start_idx = int(dates.searchsorted(pd.Timestamp(spec.start)))
     if start_idx >= len(dates) - 1:
         raise UnrunnableBacktest(
@@ -128,11 +163,12 @@ def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
     if data.benchmark is not None:
         bench = asof(data.benchmark, dates)
         benchmark = to_base(bench, data.benchmark_currency, base, fx)
+    first_valid = first_valid_index(raw)
     return Panel(
         dates=dates,
         labels=labels,
-        prices=forward_fill(raw),
-        first_valid=first_valid_index(raw),
+        prices=fill_prices(raw, first_valid),
+        first_valid=first_valid,
         start_idx=start_idx,
         cash_growth=cash_growth(data.risk_free, dates),
         benchmark=benchmark,
@@ -158,10 +194,7 @@ def _weight_maps(labels: np.ndarray, matrix: np.ndarray) -> list[dict[str, float
     names = labels[cols].tolist()
     values = matrix[rows, cols].tolist()
     bounds = np.searchsorted(rows, np.arange(len(matrix) + 1)).tolist()
-    return [
-        dict(zip(names[a:b], values[a:b], strict=True))
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
+    return [dict(zip(names[a:b], values[a:b], strict=True)) for a, b in itertools.pairwise(bounds)]
 
 
 def _records(panel: Panel, sim: Simulation) -> list[dict[str, Any]]:
@@ -219,7 +252,6 @@ def run_backtest(spec: BacktestSpec, data: MarketData) -> BacktestOutcome:
             [{"field": "start", "message": "too short for the lookback"}],
         )
     targets = definition.weights(ctx, params)
-    valuation = np.nan_to_num(panel.prices, nan=1.0)  # only unlisted (never held) entries are NaN
     schedule = Schedule(
         decisions=decisions,
         executions=decisions + lag,
@@ -227,9 +259,9 @@ def run_backtest(spec: BacktestSpec, data: MarketData) -> BacktestOutcome:
         triggers=np.full(len(decisions), "calendar"),
     )
     sim = simulate(
-        valuation,
+        panel.prices,
         panel.cash_growth,
-        apply_bands(valuation, schedule, spec.rebalance_band, lag),
+        apply_bands(panel.prices, schedule, spec.rebalance_band, lag),
         start=panel.start_idx,
         capital=spec.initial_capital,
         costs=Costs(fee_rate=spec.fee_bps / 10_000.0, min_fee=spec.min_fee),
@@ -262,7 +294,10 @@ def _outcome(spec: BacktestSpec, panel: Panel, sim: Simulation) -> BacktestOutco
         benchmark_nav=None
         if bench_nav is None
         else pd.Series(bench_nav, index=window, name="benchmark"),
-        weights=_records(panel, sim),
+        labels=panel.labels,
+        target_weights=sim.schedule.targets,
+        drifted_weights=sim.drifted,
+        records=lambda: _records(panel, sim),
         metrics=metrics,
         analytics=analytics(sim.nav, cal),
         turnover=sim.turnover.tolist(),

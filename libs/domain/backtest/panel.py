@@ -21,8 +21,8 @@ RATE_DAY_BASIS = 360.0
 class Panel:
     """Prices of the universe on the union calendar of its markets, in the base currency.
 
-    ``prices`` is forward-filled (a holiday in one market carries its last close) and NaN only
-    before an asset's first bar (or before the first FX quote it needs). ``first_valid[j]`` is the
+    ``prices`` is forward-filled (a holiday in one market carries its last close); before an
+    asset's first bar (or the first FX quote it needs) it holds a placeholder (see fill_prices). ``first_valid[j]`` is the
     first session where asset ``j`` has a price (``n_days`` if never). ``cash_growth`` is the
     cumulative growth of one unit of cash (1.0 on the first session).
     """
@@ -100,10 +100,22 @@ def first_valid_index(prices: np.ndarray) -> np.ndarray:
     return np.where(valid.any(axis=0), valid.argmax(axis=0), prices.shape[0])
 
 
-def forward_fill(prices: np.ndarray) -> np.ndarray:
-    """Carry the last close over sessions without a bar (column-wise, vectorised)."""
-    n = prices.shape[0]
-    rows = np.where(~np.isnan(prices), np.arange(n)[:, None], 0)
+def fill_prices(prices: np.ndarray, first_valid: np.ndarray) -> np.ndarray:
+    """Carry the last close over sessions without a bar; in place, vectorised, column-wise.
+
+    Sessions before an asset's first bar get its first close: a finite placeholder the engine
+    never values a holding at (it never holds an unlisted asset, and ``first_valid`` gates every
+    signal), so no NaN can leak into a NAV and no price is ever zero."""
+    missing = np.isnan(prices)
+    columns = np.flatnonzero(missing.any(axis=0))
+    if len(columns) == 0:
+        return prices
+    sub = prices[:, columns]
+    rows = np.where(missing[:, columns], 0, np.arange(len(prices))[:, None])
     np.maximum.accumulate(rows, axis=0, out=rows)
-    filled = prices[rows, np.arange(prices.shape[1])]
-    return filled
+    never = first_valid[columns] >= len(prices)
+    rows = np.maximum(rows, np.where(never, 0, first_valid[columns])[None, :])
+    filled = np.take_along_axis(sub, rows, axis=0)
+    filled[:, never] = 1.0  # never traded in the window: never eligible either
+    prices[:, columns] = filled
+    return prices

@@ -136,7 +136,11 @@ def simulate(
     invested = seg >= 0
     rows = np.arange(start, n)[invested]
     k_of = seg[invested]
-    growth = np.einsum("ij,ij->i", prices[rows], units[k_of])
+    growth = np.empty(len(rows))
+    bounds = np.append(exe, n - 1).tolist()
+    for k in range(k_count):  # one mat-vec per segment on a view of the panel
+        a, b = bounds[k] + 1, bounds[k + 1] + 1
+        np.dot(prices[a:b], units[k], out=growth[a - rows[0] : b - rows[0]])
     growth += cash_w[k_of] * cash_growth[rows] / cash_growth[exe[k_of]]
     # Drifted weights just before each trade (all cash before the first).
     drifted = np.zeros((k_count, m))
