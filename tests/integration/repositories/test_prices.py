@@ -172,3 +172,14 @@ async def test_upsert_many_writes_every_asset_of_a_batch(repos: Repositories) ->
 async def test_bars_of_an_unknown_asset_are_refused(repos: Repositories) -> None:
     with pytest.raises(NotFound):
         await repos.prices.upsert(987_654, make_bars(2))
+
+
+async def test_bars_with_unsorted_text_dates_are_normalized_on_write(repos: Repositories) -> None:
+    asset_id = await _asset_id(repos)
+    bars = make_bars(3).iloc[::-1]
+    bars["date"] = bars["date"].astype(str)
+    bars["volume"] = bars["volume"].astype("int64")
+
+    assert await repos.prices.upsert(asset_id, bars) == 3
+
+    pd.testing.assert_frame_equal(await repos.prices.read(asset_id), make_bars(3))
