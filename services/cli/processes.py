@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 
 from adapters.settings import GatewaySettings, LoggingSettings, WorkerRuntimeSettings
@@ -18,6 +19,10 @@ def serve_gateway(host: str | None, port: int | None, workers: int) -> int:
 
     configure_json_logging(LoggingSettings().log_level)
     settings = GatewaySettings()
+    # uvicorn drains connections on SIGTERM/SIGINT and then re-raises the signal through the
+    # handler that was installed before it started: make that a clean exit 0, as the workers do.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
     uvicorn.run(
         "gateway.app:create_app_from_env",
         factory=True,
@@ -30,6 +35,10 @@ def serve_gateway(host: str | None, port: int | None, workers: int) -> int:
         timeout_graceful_shutdown=20,
     )
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def worker_settings(runtime: WorkerRuntimeSettings) -> WorkerSettings:
@@ -74,8 +83,6 @@ async def _run_with_stop(
     worker: Worker, *, maintenance: Callable[[], Awaitable[None]], every_s: float = 30.0
 ) -> int:
     """Run the worker until SIGTERM/SIGINT; a periodic maintenance task runs beside it."""
-    import signal
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
