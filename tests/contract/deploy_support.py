@@ -417,14 +417,43 @@ def cli_subcommands() -> set[str]:
     raise AssertionError("insight-invest has no subcommands")
 
 
-def deliver_to_ingestor(body: str) -> None:
-    """HOOK for the real ingestor consumer: hand it one message body as taken from the queue.
+def deliver_to_ingestor(body: str, *, assets_per_market: int = 2) -> Any:
+    """HOOK: the real ingestor consumer handles one message body taken from the queue.
 
-    Today it runs the ingestor's own first step, the message contract the worker validates
-    every body against (an invalid body is dead-lettered at once). Plug the ingestor's handler
-    in here (e.g. ``ingestor.bootstrap.build_ingestor`` with in-memory overrides plus
-    ``ingestor.handlers.build_handlers``) to let the scheduled body run end to end.
+    The ingestor's composition root (``ingestor.bootstrap.build_ingestor``) is built with
+    in-memory repositories and the offline sample providers, the body is parsed with the
+    contract the worker uses and dispatched to the handler the worker would call
+    (``ingestor.handlers.build_handlers``). Returns the ingestion run the handler recorded.
+    The universe is cut to a few assets per market to keep the test fast.
     """
-    from domain.messages import parse_ingest_command
+    import asyncio
+    from types import SimpleNamespace
 
-    parse_ingest_command(body)
+    from adapters.memory.queue import InMemoryMessageQueue
+    from adapters.memory.repositories import build_memory_repositories
+    from adapters.settings import ProviderSettings
+    from adapters.universe import seed_assets, seed_macro_series
+    from domain.messages import parse_ingest_command
+    from ingestor.bootstrap import IngestorSettings, build_ingestor
+    from ingestor.handlers import build_handlers, run_id_for
+
+    async def handle() -> Any:
+        repositories = build_memory_repositories()
+        per_market: dict[str, int] = {}
+        assets = []
+        for asset in seed_assets():
+            if per_market.get(str(asset.market), 0) < assets_per_market:
+                per_market[str(asset.market)] = per_market.get(str(asset.market), 0) + 1
+                assets.append(asset)
+        await repositories.assets.upsert_many(assets)
+        await repositories.macro.upsert_series(seed_macro_series()[:assets_per_market])
+        settings = IngestorSettings(providers=ProviderSettings(market_data_provider="sample"))
+        queue = InMemoryMessageQueue("ingest")
+        async with build_ingestor(settings, repositories=repositories, queue=queue) as container:
+            message = parse_ingest_command(body)
+            message_id = str(uuid.uuid4())
+            handler = build_handlers(container)[message.type]
+            await handler(message, SimpleNamespace(message_id=message_id, receive_count=1))
+            return await repositories.runs.get(run_id_for(message_id))
+
+    return asyncio.run(handle())

@@ -173,7 +173,10 @@ def test_scheduled_event_becomes_a_valid_ingest_command_on_the_ingest_queue(
     sqs.send_message(QueueUrl=queue_url, MessageBody=body)
     received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
     assert [m["Body"] for m in received] == [body]
-    deliver_to_ingestor(received[0]["Body"])
+    run = deliver_to_ingestor(received[0]["Body"])
+    assert str(run.status) == "succeeded"
+    assert str(run.trigger) == "schedule"
+    assert run.command["command_id"] == event["id"]
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=received[0]["ReceiptHandle"])
 
 
