@@ -134,15 +134,7 @@ class SqlaPriceRepository:
             return int((await conn.execute(stmt)).scalar_one())
 
     async def upsert(self, asset_id: int, bars: pd.DataFrame) -> int:
-        frame = normalized(bars)
-        async with transaction(self._engine) as conn:
-            has_rows = await _lock_assets(conn, [asset_id])
-            records = bar_records(asset_id, frame)
-            if asset_id in has_rows:
-                await self._merge(conn, records)
-            else:
-                await self._insert_new(conn, records)
-        return len(frame)
+        return await self.upsert_many({asset_id: bars})
 
     async def replace(self, asset_id: int, bars: pd.DataFrame) -> int:
         frame = normalized(bars)
@@ -153,17 +145,22 @@ class SqlaPriceRepository:
         return len(frame)
 
     async def upsert_many(self, batch: dict[int, pd.DataFrame]) -> int:
-        """Upsert several assets in ONE transaction (all or nothing, so each asset is
-        atomic too) with one COPY and one merge; return rows written."""
+        """Upsert several assets in ONE transaction (all or nothing, so each asset is atomic
+        too); return rows written. Sessions after an asset's last stored date cannot collide
+        and are COPYed straight in; only the overlap goes through the stage-and-merge."""
         frames = {asset_id: normalized(bars) for asset_id, bars in batch.items()}
         if not frames:
             return 0
         async with transaction(self._engine) as conn:
-            has_rows = await _lock_assets(conn, list(frames))
-            new = [r for i, f in frames.items() if i not in has_rows for r in bar_records(i, f)]
-            old = [r for i, f in frames.items() if i in has_rows for r in bar_records(i, f)]
+            last_dates = await _lock_assets(conn, list(frames))
+            new: list[Record] = []
+            overlap: list[Record] = []
+            for asset_id, frame in frames.items():
+                fresh, seen = _split_after(frame, last_dates.get(asset_id))
+                new.extend(bar_records(asset_id, fresh))
+                overlap.extend(bar_records(asset_id, seen))
             await self._insert_new(conn, new)
-            await self._merge(conn, old)
+            await self._merge(conn, overlap)
         return sum(len(f) for f in frames.values())
 
     async def _insert_new(self, conn: AsyncConnection, records: list[Record]) -> None:
@@ -196,21 +193,32 @@ def _between(stmt: Any, start: date | None, end: date | None) -> Any:
     return stmt
 
 
-async def _lock_assets(conn: AsyncConnection, asset_ids: list[int]) -> set[int]:
-    """Lock the assets' rows (writers of one asset queue up instead of racing the
-    "has rows?" check) and return the ids that already have prices. NotFound when unknown."""
-    stmt = (
+async def _lock_assets(conn: AsyncConnection, asset_ids: list[int]) -> dict[int, date]:
+    """Lock the assets' rows (writers of one asset queue up, so the last stored date read
+    here stays true until commit) and return the last stored date of those that have prices.
+    NotFound when an id is unknown."""
+    locking = (
         select(assets.c.id)
         .where(assets.c.id.in_(asset_ids))
         .order_by(assets.c.id)
         .with_for_update()
     )
-    found = {row.id for row in await conn.execute(stmt)}
+    found = {row.id for row in await conn.execute(locking)}
     missing = set(asset_ids) - found
     if missing:
         raise NotFound(f"assets do not exist: {sorted(missing)}")
-    having = select(prices.c.asset_id).where(prices.c.asset_id.in_(asset_ids)).distinct()
-    return {row.asset_id for row in await conn.execute(having)}
+    # One backward index probe per asset (a GROUP BY would scan every stored row).
+    last = select(func.max(prices.c.date)).where(prices.c.asset_id == assets.c.id).scalar_subquery()
+    stmt = select(assets.c.id, last.label("last")).where(assets.c.id.in_(asset_ids))
+    return {row.id: row.last for row in await conn.execute(stmt) if row.last is not None}
+
+
+def _split_after(frame: pd.DataFrame, last: date | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows after ``last``, rows on or before it); everything is new when ``last`` is None."""
+    if last is None or frame.empty:
+        return frame, frame.iloc[:0]
+    after = (frame["date"] > last).to_numpy(dtype=bool)
+    return frame.loc[after], frame.loc[~after]
 
 
 async def _asyncpg(conn: AsyncConnection) -> Any:

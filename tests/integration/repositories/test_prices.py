@@ -183,3 +183,15 @@ async def test_bars_with_unsorted_text_dates_are_normalized_on_write(repos: Repo
     assert await repos.prices.upsert(asset_id, bars) == 3
 
     pd.testing.assert_frame_equal(await repos.prices.read(asset_id), make_bars(3))
+
+
+async def test_backfilling_sessions_before_the_stored_history_keeps_both(
+    repos: Repositories,
+) -> None:
+    asset_id = await _asset_id(repos)
+    await repos.prices.upsert(asset_id, make_bars(3, start=date(2024, 1, 10)))
+
+    await repos.prices.upsert(asset_id, make_bars(12, start=date(2024, 1, 1), base=1.0))
+
+    stored = await repos.prices.read(asset_id)
+    assert stored["close"].tolist() == [float(v) for v in range(1, 13)]
