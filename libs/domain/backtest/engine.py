@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,8 +17,8 @@ from domain.backtest.panel import (
     Panel,
     asof,
     cash_growth,
-    first_valid_index,
     fill_prices,
+    first_valid_index,
     resolve_base_currency,
     to_base,
 )
@@ -74,9 +74,7 @@ class BacktestOutcome:
     target_weights: np.ndarray | None = None
     drifted_weights: np.ndarray | None = None
     records: Callable[[], list[dict[str, Any]]] | None = field(default=None, repr=False)
-    _cache: dict[str, list[dict[str, Any]]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    _cache: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def weights(self) -> list[dict[str, Any]]:
@@ -121,9 +119,7 @@ def _columns(spec: BacktestSpec, prices: pd.DataFrame) -> tuple[tuple[str, ...],
     if (where >= 0).all():
         return wanted, where
     positional = len(columns) == len(wanted) and columns.is_unique
-    ids_only = all(
-        isinstance(item, int) or where[k] == k for k, item in enumerate(spec.universe)
-    )
+    ids_only = all(isinstance(item, int) or where[k] == k for k, item in enumerate(spec.universe))
     if positional and ids_only:
         return tuple(columns), np.arange(len(columns))
     missing = [label for label, j in zip(wanted, where, strict=True) if j < 0]

@@ -28,8 +28,9 @@ def ledoit_wolf(returns: np.ndarray) -> np.ndarray:
     delta = sample.copy()
     delta[np.diag_indices_from(delta)] -= mu
     delta_sq = float((delta**2).sum()) / n
-    x2 = x**2
-    beta_sq = float(((x2.T @ x2) / t - sample**2).sum()) / (n * t)
+    # Σ_ij [(x²)ᵀ(x²)]_ij = Σ_k (Σ_i x_ki²)²: the O(n²t) product is never formed.
+    row_energy = (x**2).sum(axis=1)
+    beta_sq = (float(row_energy @ row_energy) / t - float((sample**2).sum())) / (n * t)
     shrink = 0.0 if delta_sq <= 0 else min(beta_sq, delta_sq) / delta_sq
     cov = (1.0 - shrink) * sample
     cov[np.diag_indices_from(cov)] += shrink * mu
@@ -110,22 +111,33 @@ def risk_parity(cov: np.ndarray, start: np.ndarray | None = None, tol: float = 1
         return float(0.5 * z @ sigma @ z - b @ np.log(z))
 
     value = objective(y)
-    for _ in range(100):
+    for _ in range(50):
         grad = sigma @ y - b / y
         if np.abs(grad * y).max() < tol:
             break
         step = np.linalg.solve(sigma + np.diag(b / y**2), grad)
-        t = 1.0
-        improved = False
+        # Newton steps stay inside y > 0 (fraction to the boundary), then Armijo backtracking.
+        shrinking = step > 0
+        t = (
+            min(1.0, 0.99 * float((y[shrinking] / step[shrinking]).min()))
+            if shrinking.any()
+            else 1.0
+        )
+        slope = float(grad @ step)  # the squared Newton decrement
+        if slope < 1e-24:
+            break
+        if slope < 1e-8 and t == 1.0:
+            # Quadratic-convergence region: full steps; f is too flat for Armijo in floats.
+            y = y - step
+            value = objective(y)
+            continue
         while t > 1e-12:
             candidate = y - t * step
-            if (candidate > 0).all():
-                new_value = objective(candidate)
-                if new_value <= value - 1e-4 * t * float(grad @ step):
-                    improved = True
-                    break
+            new_value = objective(candidate)
+            if new_value <= value - 1e-4 * t * slope:
+                break
             t *= 0.5
-        if not improved:
+        else:
             break
         y, value = candidate, new_value
     return y / y.sum()
