@@ -28,7 +28,11 @@ from tests.contract.deploy_support import (
 )
 from tests.support.sqs import local_sqs_endpoint
 
-pytestmark = pytest.mark.sqs
+pytestmark = [
+    pytest.mark.sqs,
+    # moto warns for each resource type it skips; the allow-list test below covers those.
+    pytest.mark.filterwarnings("ignore:Tried to parse .* not supported:UserWarning"),
+]
 
 
 @pytest.fixture(scope="module")
