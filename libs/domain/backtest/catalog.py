@@ -14,7 +14,7 @@ def strategy_catalog() -> list[dict[str, Any]]:
     """One entry per strategy: ``type``, ``description`` and the JSON schema of its params."""
     return [
         {
-            "type": d.type,
+            "type": d.name,
             "description": d.description,
             "params_schema": d.params.model_json_schema(),
         }

@@ -115,7 +115,7 @@ def _columns(spec: BacktestSpec, prices: pd.DataFrame) -> tuple[tuple[str, ...],
     one column per universe item (ids resolved to tickers), its columns are taken in order."""
     columns = pd.Index([str(c) for c in prices.columns])
     wanted = tuple(str(item) for item in spec.universe)
-    where = columns.get_indexer(wanted)
+    where = columns.get_indexer(pd.Index(wanted))
     if (where >= 0).all():
         return wanted, where
     positional = len(columns) == len(wanted) and columns.is_unique

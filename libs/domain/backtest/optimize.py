@@ -34,7 +34,8 @@ def ledoit_wolf(returns: np.ndarray) -> np.ndarray:
     shrink = 0.0 if delta_sq <= 0 else min(beta_sq, delta_sq) / delta_sq
     cov = (1.0 - shrink) * sample
     cov[np.diag_indices_from(cov)] += shrink * mu
-    return cov
+    result: np.ndarray = cov
+    return result
 
 
 def _nnls_direction(cov: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -81,7 +82,8 @@ def min_variance(cov: np.ndarray, cap: float = 1.0) -> np.ndarray:
     w = v / v.sum()
     if w.max() > cap + _CAP_TOLERANCE:
         w = _capped(cov, w, cap, "variance", np.zeros(len(w)))
-    return w
+    result: np.ndarray = w
+    return result
 
 
 def max_sharpe(cov: np.ndarray, excess_mean: np.ndarray, cap: float = 1.0) -> np.ndarray | None:
@@ -94,7 +96,8 @@ def max_sharpe(cov: np.ndarray, excess_mean: np.ndarray, cap: float = 1.0) -> np
     w = v / v.sum()
     if w.max() > cap + _CAP_TOLERANCE:
         w = _capped(cov, w, cap, "sharpe", excess_mean)
-    return w
+    result: np.ndarray | None = w
+    return result
 
 
 def risk_parity(cov: np.ndarray, start: np.ndarray | None = None, tol: float = 1e-10) -> np.ndarray:
@@ -140,4 +143,5 @@ def risk_parity(cov: np.ndarray, start: np.ndarray | None = None, tol: float = 1
         else:
             break
         y, value = candidate, new_value
-    return y / y.sum()
+    result: np.ndarray = y / y.sum()
+    return result

@@ -79,7 +79,8 @@ def to_base(
             [{"field": "base_currency", "message": "FX series (DEXKOUS) missing"}],
         )
     rate = fx if values.ndim == 1 else fx[:, None]
-    return values / rate if currency == Currency.KRW else values * rate
+    result: np.ndarray = values / rate if currency == Currency.KRW else values * rate
+    return result
 
 
 def cash_growth(risk_free: pd.Series | None, dates: pd.DatetimeIndex) -> np.ndarray:
@@ -97,7 +98,8 @@ def cash_growth(risk_free: pd.Series | None, dates: pd.DatetimeIndex) -> np.ndar
 
 def first_valid_index(prices: np.ndarray) -> np.ndarray:
     valid = ~np.isnan(prices)
-    return np.where(valid.any(axis=0), valid.argmax(axis=0), prices.shape[0])
+    result: np.ndarray = np.where(valid.any(axis=0), valid.argmax(axis=0), prices.shape[0])
+    return result
 
 
 def fill_prices(prices: np.ndarray, first_valid: np.ndarray) -> np.ndarray:

@@ -127,7 +127,8 @@ def top_n(ctx: SignalContext, score: np.ndarray, valid: np.ndarray, n: int) -> n
     mask = np.zeros_like(valid)
     rows = np.arange(len(valid))[:, None]
     mask[rows, order[ranked]] = True
-    return mask & valid
+    result: np.ndarray = mask & valid
+    return result
 
 
 def _put_rest_in_safe(weights: np.ndarray, ctx: SignalContext, safe: int | None) -> np.ndarray:
@@ -143,13 +144,15 @@ def _put_rest_in_safe(weights: np.ndarray, ctx: SignalContext, safe: int | None)
 def equal_weight(ctx: SignalContext, _: EqualWeightParams) -> np.ndarray:
     listed = ctx.listed_since(ctx.decisions).astype(float)
     count = listed.sum(axis=1, keepdims=True)
-    return np.divide(listed, count, out=np.zeros_like(listed), where=count > 0)
+    result: np.ndarray = np.divide(listed, count, out=np.zeros_like(listed), where=count > 0)
+    return result
 
 
 def fixed_weights(ctx: SignalContext, params: FixedWeightsParams) -> np.ndarray:
     target = np.array([params.weights.get(label, 0.0) for label in ctx.labels])
     # An asset not listed yet leaves its weight in cash until it joins.
-    return ctx.listed_since(ctx.decisions) * target[None, :]
+    result: np.ndarray = ctx.listed_since(ctx.decisions) * target[None, :]
+    return result
 
 
 def momentum(ctx: SignalContext, params: MomentumParams) -> np.ndarray:
@@ -158,7 +161,8 @@ def momentum(ctx: SignalContext, params: MomentumParams) -> np.ndarray:
     valid = ctx.listed_since(start)
     chosen = top_n(ctx, _trailing_return(ctx, start, end), valid, params.top_n).astype(float)
     count = chosen.sum(axis=1, keepdims=True)
-    return np.divide(chosen, count, out=np.zeros_like(chosen), where=count > 0)
+    result: np.ndarray = np.divide(chosen, count, out=np.zeros_like(chosen), where=count > 0)
+    return result
 
 
 def _rankable(ctx: SignalContext, valid: np.ndarray, safe: int | None) -> np.ndarray:
@@ -197,7 +201,8 @@ def _score_momentum(ctx: SignalContext, params: DualMomentumParams, safe: int | 
     valid = _rankable(ctx, ctx.listed_since(ctx.months_back(horizons)), safe) & (score > 0)
     chosen = top_n(ctx, score, valid, params.top_n) * score
     total = chosen.sum(axis=1, keepdims=True)
-    return np.divide(chosen, total, out=np.zeros_like(chosen), where=total > 0)
+    result: np.ndarray = np.divide(chosen, total, out=np.zeros_like(chosen), where=total > 0)
+    return result
 
 
 def _window_returns(ctx: SignalContext, start: int, end: int, columns: np.ndarray) -> np.ndarray:
@@ -223,7 +228,8 @@ def inverse_volatility(ctx: SignalContext, params: InverseVolatilityParams) -> n
         var = (sum2 - sum1**2 / n) / (n - 1.0)
         inv = np.where(valid & (var > 0), 1.0 / np.sqrt(var), 0.0)
     total = inv.sum(axis=1, keepdims=True)
-    return np.divide(inv, total, out=np.zeros_like(inv), where=total > 0)
+    result: np.ndarray = np.divide(inv, total, out=np.zeros_like(inv), where=total > 0)
+    return result
 
 
 OptimizerFn = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray | None]
@@ -247,7 +253,8 @@ def _optimised(
         days = hi - lo
         rf_daily = (ctx.cash_growth[hi] / ctx.cash_growth[lo]) ** (1.0 / days) - 1.0
         excess = returns.mean(axis=0) - rf_daily
-        warm = previous if np.array_equal(columns, previous_columns) else None
+        same = previous_columns is not None and np.array_equal(columns, previous_columns)
+        warm = previous if same else None
         solved = solve(cov, excess, warm)
         if solved is None:
             continue
@@ -279,12 +286,13 @@ def max_sharpe(ctx: SignalContext, params: MaxSharpeParams) -> np.ndarray:
 
 def _cap_infeasible(weights: np.ndarray, cap: float) -> np.ndarray:
     # With fewer than 1/cap assets the cap cannot be met fully invested: the excess is cash.
-    return np.minimum(weights, cap)
+    result: np.ndarray = np.minimum(weights, cap)
+    return result
 
 
 @dataclass(frozen=True, slots=True)
 class StrategyDefinition:
-    type: str
+    name: str
     description: str
     params: type[_Params]
     weights: Callable[[SignalContext, Any], np.ndarray]
@@ -304,7 +312,7 @@ def _dual_lookback(params: Any) -> int:
 
 
 STRATEGIES: dict[str, StrategyDefinition] = {
-    d.type: d
+    d.name: d
     for d in (
         StrategyDefinition(
             "equal_weight",
