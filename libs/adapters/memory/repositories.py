@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import pandas as pd
+
 from domain.errors import Conflict, InvalidRequest, NotFound
 from domain.model import (
     OBSERVATION_COLUMNS,
