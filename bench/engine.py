@@ -244,6 +244,8 @@ def main() -> None:
     meta = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        # The host is shared: a load above the core count inflates every timing here.
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     for record in records:
         record.update(meta)

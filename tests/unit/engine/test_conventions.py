@@ -235,3 +235,18 @@ def test_minimum_fee_is_charged_per_trade() -> None:
     first = outcome.weights[0]
     assert first["fee"] == pytest.approx(10.0)  # two purchases at the minimum
     assert all(r["fee"] >= 5.0 for r in outcome.weights)
+
+
+def test_universe_of_asset_ids_uses_the_loaders_column_labels_in_order() -> None:
+    prices = synthetic(300, ["SPY", "TLT"])
+    spec = BacktestSpec.model_validate(
+        {
+            "strategy": {"type": "fixed_weights", "params": {"weights": {"SPY": 1.0}}},
+            "universe": [11, 12],
+            "start": "2010-01-04",
+            "end": "2010-12-31",
+        }
+    )
+    outcome = run_backtest(spec, market(prices))
+    assert outcome.labels == ("SPY", "TLT")
+    assert outcome.weights[0]["weights"] == {"SPY": 1.0}
