@@ -6,8 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from adapters.settings import DatabaseSettings, ProviderSettings, QueueSettings
-from domain.ports import MacroDataProvider, MarketDataProvider, MessageQueue, Repositories
+from adapters.settings import DatabaseSettings, ProviderSettings, QueueSettings, TelemetrySettings
+from domain.ports import (
+    MacroDataProvider,
+    MarketDataProvider,
+    MessageQueue,
+    Repositories,
+    Telemetry,
+)
 
 
 @asynccontextmanager
@@ -70,3 +76,11 @@ def build_macro_provider(settings: ProviderSettings) -> MacroDataProvider:
     from adapters.providers.sample import SampleMacroDataProvider
 
     return SampleMacroDataProvider()
+
+
+def build_telemetry(settings: TelemetrySettings) -> Telemetry | None:
+    if not settings.metrics_namespace:
+        return None
+    from adapters.telemetry import EmfTelemetry
+
+    return EmfTelemetry(settings.metrics_namespace, settings.environment)

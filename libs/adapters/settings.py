@@ -132,3 +132,12 @@ class LoggingSettings(BaseSettings):
     model_config = _COMMON
 
     log_level: str = "INFO"
+
+
+class TelemetrySettings(BaseSettings):
+    """EMF metrics are written when METRICS_NAMESPACE is set (the ECS task definitions set it)."""
+
+    model_config = _COMMON
+
+    metrics_namespace: str | None = None
+    environment: str = "local"

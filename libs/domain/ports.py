@@ -318,3 +318,16 @@ class Repositories:
     portfolios: PortfolioRepository
     runs: IngestionRunRepository
     health: HealthCheck
+
+
+class Telemetry(Protocol):
+    """Business metrics the operators' alarms read (see docs/operations.md). Never raises."""
+
+    def ingestion_run_finished(self, run: IngestionRun, market: str) -> None:
+        """A top-level run (not a fanned-out child) reached a final state; ``market`` is US,
+        KR or MACRO."""
+        ...
+
+    def backtest_job_finished(self, status: JobStatus, duration_s: float) -> None:
+        """A job reached succeeded or failed (cancelled jobs are not reported)."""
+        ...

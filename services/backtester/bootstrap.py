@@ -8,8 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.clock import SystemClock
-from adapters.factories import open_queues, open_repositories
-from adapters.settings import DatabaseSettings, JobSettings, QueueSettings, WorkerRuntimeSettings
+from adapters.factories import build_telemetry, open_queues, open_repositories
+from adapters.settings import (
+    DatabaseSettings,
+    JobSettings,
+    QueueSettings,
+    TelemetrySettings,
+    WorkerRuntimeSettings,
+)
 from domain.ports import Clock, MessageQueue, Repositories
 from domain.usecases.run_backtest import RunBacktestJob, RunOptions
 
@@ -19,6 +25,7 @@ class BacktesterSettings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     queues: QueueSettings = field(default_factory=QueueSettings)
     worker: WorkerRuntimeSettings = field(default_factory=WorkerRuntimeSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     jobs: JobSettings = field(default_factory=JobSettings)
 
 
@@ -45,6 +52,7 @@ async def build_backtester(
             name = settings.queues.backtest_queue_name
             queue = (await stack.enter_async_context(open_queues(settings.queues, name)))[name]
         clock: Clock = overrides.get("clock") or SystemClock()
+        telemetry = overrides.get("telemetry") or build_telemetry(settings.telemetry)
         # A job whose heartbeat is older than two leases belongs to a worker that died.
         stale_after = 2.0 * settings.worker.worker_lease_seconds
         yield BacktesterContainer(
@@ -58,5 +66,6 @@ async def build_backtester(
                 options=RunOptions(
                     stale_after_s=stale_after, max_attempts=settings.queues.max_receives
                 ),
+                telemetry=telemetry,
             ),
         )

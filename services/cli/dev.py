@@ -7,6 +7,7 @@ update commands posted exactly as EventBridge would. Ctrl-C stops everything cle
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -86,22 +87,31 @@ class Stack:
 
     def start(self, name: str, *args: str) -> None:
         log = open(VAR / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the child)
-        self.processes[name] = subprocess.Popen(_cli(*args), env=self.env, stdout=log, stderr=log)
+        # Own session: a terminal's Ctrl-C reaches only this orchestrator, which stops the
+        # services in order (so the queue outlives the workers draining into it).
+        self.processes[name] = subprocess.Popen(
+            _cli(*args), env=self.env, stdout=log, stderr=log, start_new_session=True
+        )
 
     def run_once(self, *args: str) -> None:
         subprocess.run(_cli(*args), env=self.env, check=True)
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for name, process in self.processes.items():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                print(f"  {name} did not stop in time; killing it", file=sys.stderr)
-                process.kill()
+        """Stop the services first (they release in-flight messages to the queue), then the
+        local SQS endpoint they drain into."""
+        names = list(self.processes)
+        services = [n for n in names if n != "local-sqs"]
+        for group in (services, [n for n in names if n == "local-sqs"]):
+            for name in group:
+                if self.processes[name].poll() is None:
+                    self.processes[name].send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 40
+            for name in group:
+                try:
+                    self.processes[name].wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    print(f"  {name} did not stop in time; killing it", file=sys.stderr)
+                    self.processes[name].kill()
 
     def exited(self) -> str | None:
         for name, process in self.processes.items():
@@ -116,6 +126,7 @@ def _interrupt(*_: object) -> None:
 
 def run_dev_stack() -> int:
     env = _environment()
+    os.environ.update(env)  # this process posts the scheduled commands itself
     VAR.mkdir(exist_ok=True)
     sqs_port = int(env["LOCAL_SQS_PORT"])
     gateway_port = int(env["GATEWAY_PORT"])
@@ -125,7 +136,9 @@ def run_dev_stack() -> int:
             return 1
     stack = Stack(env)
     interrupted = False
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {
+        signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         print(f"• local SQS endpoint on 127.0.0.1:{sqs_port}", file=sys.stderr)
         stack.start("local-sqs", "local-sqs", "--port", str(sqs_port))
@@ -140,12 +153,11 @@ def run_dev_stack() -> int:
         for name in ("ingestor", "backtester", "gateway"):
             stack.start(name, name)
         base = f"http://127.0.0.1:{gateway_port}"
-        if not _wait_ready(f"{base}/health/ready", 60):
+        print("• starting the ingestor, the backtester and the gateway", file=sys.stderr)
+        if not _wait_ready(f"{base}/health/ready", 240):
             print("the gateway did not become ready (see var/logs/gateway.log)", file=sys.stderr)
             return 1
-        for body in scheduled_bodies(time=datetime.now(UTC)):
-            stack.run_once("send", json.dumps(body))
-            print(f"• posted {json.dumps(body)}", file=sys.stderr)
+        asyncio.run(_post_scheduled_commands())
         _print_welcome(base)
         while (gone := stack.exited()) is None:
             time.sleep(1)
@@ -155,12 +167,30 @@ def run_dev_stack() -> int:
         interrupted = True
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
         if interrupted:
             print("\nstopping…", file=sys.stderr)
         stack.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if interrupted:
             print("stopped.", file=sys.stderr)
+
+
+async def _post_scheduled_commands() -> None:
+    """Post the three scheduled update commands to the ingest queue, as EventBridge does."""
+    from adapters.factories import open_queues
+    from adapters.settings import QueueSettings
+    from domain.messages import encode_message, parse_ingest_command
+
+    settings = QueueSettings()
+    async with open_queues(settings, settings.ingest_queue_name) as queues:
+        for body in scheduled_bodies(time=datetime.now(UTC)):
+            await queues[settings.ingest_queue_name].send(
+                encode_message(parse_ingest_command(body))
+            )
+            print(f"• posted {json.dumps(body)}", file=sys.stderr)
 
 
 def _print_welcome(base: str) -> None:

@@ -15,6 +15,7 @@ from adapters.clock import SystemClock
 from adapters.factories import (
     build_macro_provider,
     build_market_provider,
+    build_telemetry,
     open_queues,
     open_repositories,
 )
@@ -23,9 +24,17 @@ from adapters.settings import (
     IngestSettings,
     ProviderSettings,
     QueueSettings,
+    TelemetrySettings,
     WorkerRuntimeSettings,
 )
-from domain.ports import Clock, MacroDataProvider, MarketDataProvider, MessageQueue, Repositories
+from domain.ports import (
+    Clock,
+    MacroDataProvider,
+    MarketDataProvider,
+    MessageQueue,
+    Repositories,
+    Telemetry,
+)
 from domain.usecases.ingest_macro import IngestMacro, MacroOptions
 from domain.usecases.ingest_prices import IngestOptions, IngestPrices
 
@@ -36,6 +45,7 @@ class IngestorSettings:
     queues: QueueSettings = field(default_factory=QueueSettings)
     providers: ProviderSettings = field(default_factory=ProviderSettings)
     worker: WorkerRuntimeSettings = field(default_factory=WorkerRuntimeSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
 
 
@@ -49,6 +59,7 @@ class IngestorContainer:
     clock: Clock
     ingest_prices: IngestPrices
     ingest_macro: IngestMacro
+    telemetry: Telemetry | None = None
 
 
 @asynccontextmanager
@@ -67,6 +78,7 @@ async def build_ingestor(
         market = overrides.get("market_provider") or build_market_provider(settings.providers)
         macro = overrides.get("macro_provider") or build_macro_provider(settings.providers)
         clock: Clock = overrides.get("clock") or SystemClock()
+        telemetry = overrides.get("telemetry") or build_telemetry(settings.telemetry)
         ingest = settings.ingest
         yield IngestorContainer(
             settings=settings,
@@ -75,6 +87,7 @@ async def build_ingestor(
             market_provider=market,
             macro_provider=macro,
             clock=clock,
+            telemetry=telemetry,
             ingest_prices=IngestPrices(
                 repositories=repositories,
                 provider=market,
@@ -87,11 +100,13 @@ async def build_ingestor(
                     max_daily_move=ingest.ingest_max_daily_move,
                 ),
                 calendar=overrides.get("calendar") or ExchangeCalendarsAdapter(),
+                telemetry=telemetry,
             ),
             ingest_macro=IngestMacro(
                 repositories=repositories,
                 provider=macro,
                 clock=clock,
                 options=MacroOptions(revision_window=ingest.ingest_macro_revision_window),
+                telemetry=telemetry,
             ),
         )

@@ -62,4 +62,4 @@ async def maintain_runs(container: IngestorContainer) -> None:
     page = await runs.list(limit=100, cursor=None)
     for run in page.items:
         if run.status is RunStatus.RUNNING and "children" in run.counts:
-            await aggregate_parent(runs, run.id, container.clock)
+            await aggregate_parent(runs, run.id, container.clock, container.telemetry)

@@ -20,8 +20,8 @@ import pandas as pd
 from domain.errors import NotFound
 from domain.messages import UpdateMacro
 from domain.model import IngestionRun, RunStatus
-from domain.ports import Clock, MacroDataProvider, Repositories
-from domain.usecases.runs import RunRecorder
+from domain.ports import Clock, MacroDataProvider, Repositories, Telemetry
+from domain.usecases.runs import RunRecorder, report_finished
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,11 +37,13 @@ class IngestMacro:
         provider: MacroDataProvider,
         clock: Clock,
         options: MacroOptions = MacroOptions(),
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._repos = repositories
         self._provider = provider
         self._clock = clock
         self._options = options
+        self._telemetry = telemetry
 
     async def __call__(
         self,
@@ -79,7 +81,9 @@ class IngestMacro:
         status = RunStatus.SUCCEEDED
         if counts["series_failed"]:
             status = RunStatus.PARTIAL if counts["series_ok"] else RunStatus.FAILED
-        return await recorder.finish(counts, status)
+        run = await recorder.finish(counts, status)
+        report_finished(self._telemetry, run)
+        return run
 
     async def _ingest_series(self, code: str, command: UpdateMacro) -> int:
         stored = await self._repos.macro.read_observations(code)

@@ -26,9 +26,16 @@ import pandas as pd
 
 from domain.messages import UpdatePrices, encode_message
 from domain.model import Asset, IngestionRun, RunStatus, RunTrigger, normalize_bars
-from domain.ports import Clock, MarketDataProvider, MessageQueue, Repositories, TradingCalendar
+from domain.ports import (
+    Clock,
+    MarketDataProvider,
+    MessageQueue,
+    Repositories,
+    Telemetry,
+    TradingCalendar,
+)
 from domain.quality import DEFAULT_MAX_DAILY_MOVE, check_bars
-from domain.usecases.runs import RunRecorder, aggregate_parent
+from domain.usecases.runs import RunRecorder, aggregate_parent, report_finished
 
 # The columns whose change on an already-stored date is a vendor restatement.
 _COMPARED = ("open", "high", "low", "close", "adj_close", "volume")
@@ -77,6 +84,7 @@ class IngestPrices:
         clock: Clock,
         options: IngestOptions = IngestOptions(),
         calendar: TradingCalendar | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._repos = repositories
         self._provider = provider
@@ -84,6 +92,7 @@ class IngestPrices:
         self._clock = clock
         self._options = options
         self._calendar = calendar
+        self._telemetry = telemetry
 
     async def __call__(
         self,
@@ -113,7 +122,8 @@ class IngestPrices:
                 await heartbeat()
         run = await recorder.finish(tally.as_counts(), _status(tally))
         if run.parent_id is not None:
-            await aggregate_parent(self._repos.runs, run.parent_id, self._clock)
+            await aggregate_parent(self._repos.runs, run.parent_id, self._clock, self._telemetry)
+        report_finished(self._telemetry, run)
         return run
 
     async def _resolve_assets(self, command: UpdatePrices, recorder: RunRecorder) -> list[Asset]:

@@ -25,7 +25,7 @@ import pandas as pd
 from domain.backtest import BacktestSpec, MarketData, run_backtest
 from domain.errors import DomainError, InvalidRequest, PermanentFailure, RetryableError
 from domain.model import Asset, BacktestJob, BacktestResult, Currency, JobStatus
-from domain.ports import Clock, Repositories
+from domain.ports import Clock, Repositories, Telemetry
 
 RISK_FREE_SERIES = "DTB3"
 FX_SERIES = "DEXKOUS"  # KRW per USD
@@ -45,11 +45,17 @@ class RunOptions:
 
 class RunBacktestJob:
     def __init__(
-        self, *, repositories: Repositories, clock: Clock, options: RunOptions = RunOptions()
+        self,
+        *,
+        repositories: Repositories,
+        clock: Clock,
+        options: RunOptions = RunOptions(),
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._repos = repositories
         self._clock = clock
         self._options = options
+        self._telemetry = telemetry
 
     async def __call__(
         self, job_id: uuid.UUID, *, heartbeat: Callable[[], Awaitable[None]] | None = None
@@ -100,7 +106,10 @@ class RunBacktestJob:
             await heartbeat()
 
     async def _finish(self, job: BacktestJob, status: JobStatus, error: str | None) -> None:
-        await self._repos.jobs.finish(job.id, status, self._clock.now(), error)
+        now = self._clock.now()
+        if await self._repos.jobs.finish(job.id, status, now, error) and self._telemetry:
+            started = job.started_at or now
+            self._telemetry.backtest_job_finished(status, (now - started).total_seconds())
 
     async def _load(self, spec: BacktestSpec) -> tuple[MarketData, dict[str, Any]]:
         refs: list[str | int] = list(spec.universe)

@@ -9,7 +9,7 @@ from typing import Any
 
 from domain.messages import UpdateMacro, UpdatePrices
 from domain.model import IngestionRun, RunStatus, RunTrigger
-from domain.ports import Clock, IngestionRunRepository
+from domain.ports import Clock, IngestionRunRepository, Telemetry
 
 # A run lists at most this many failures and issues; the counts stay exact beyond it.
 _MAX_LISTED = 500
@@ -109,8 +109,18 @@ class RunRecorder:
         return self.run
 
 
+def report_finished(telemetry: Telemetry | None, run: IngestionRun) -> None:
+    """Report a finished top-level run (children are reported through their parent)."""
+    if telemetry is None or run.parent_id is not None or run.finished_at is None:
+        return
+    telemetry.ingestion_run_finished(run, str(run.command.get("market", "MACRO")))
+
+
 async def aggregate_parent(
-    runs: IngestionRunRepository, parent_id: uuid.UUID, clock: Clock
+    runs: IngestionRunRepository,
+    parent_id: uuid.UUID,
+    clock: Clock,
+    telemetry: Telemetry | None = None,
 ) -> IngestionRun | None:
     """Recompute a fanned-out run from its children; close it when every child has finished.
 
@@ -153,4 +163,5 @@ async def aggregate_parent(
         heartbeat_at=clock.now(),
     )
     await runs.update(updated)
+    report_finished(telemetry, updated)
     return updated
