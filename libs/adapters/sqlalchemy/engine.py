@@ -84,10 +84,25 @@ def _sqlite_engine(url: str, **overrides: Any) -> AsyncEngine:
     options.update(overrides)
     engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
+# Execution option set by adapters.sqlalchemy.errors.transaction() on write transactions.
+WRITE_TRANSACTION = "ii_write_transaction"
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # A deferred transaction that reads and then writes fails at once with "database is
+    # locked" when another writer committed meanwhile (busy_timeout cannot help: its snapshot
+    # is stale). Write transactions therefore take the write lock up front and wait for it.
+    write = connection.get_execution_options().get(WRITE_TRANSACTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's implicit BEGIN is switched off: _sqlite_begin emits our own.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")

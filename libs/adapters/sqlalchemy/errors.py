@@ -14,6 +14,7 @@ import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sqlalchemy.engine import WRITE_TRANSACTION
 from domain.errors import Conflict, NotFound, StorageUnavailable
 
 # SQLSTATEs that mean "try again": serialization failure, deadlock, too many connections,
@@ -93,8 +94,10 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One transaction (committed when the block ends, rolled back on error) with errors
     translated."""
     with translated():
-        async with engine.begin() as connection:
-            yield connection
+        async with engine.connect() as connection:
+            await connection.execution_options(**{WRITE_TRANSACTION: True})
+            async with connection.begin():
+                yield connection
 
 
 @asynccontextmanager

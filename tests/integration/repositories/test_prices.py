@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
@@ -195,3 +196,16 @@ async def test_backfilling_sessions_before_the_stored_history_keeps_both(
 
     stored = await repos.prices.read(asset_id)
     assert stored["close"].tolist() == [float(v) for v in range(1, 13)]
+
+
+async def test_concurrent_writers_of_one_asset_both_land(repos: Repositories) -> None:
+    asset_id = await _asset_id(repos)
+    first, second = make_bars(20), make_bars(20, start=date(2024, 1, 11), base=500.0)
+
+    await asyncio.gather(
+        repos.prices.upsert(asset_id, first), repos.prices.upsert(asset_id, second)
+    )
+
+    stored = await repos.prices.read(asset_id)
+    assert stored["date"].tolist() == [date(2024, 1, 1) + timedelta(days=i) for i in range(30)]
+    assert stored["close"].iloc[-1] == 519.0
