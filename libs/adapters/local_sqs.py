@@ -22,12 +22,15 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _DUMMY_AWS_ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
-def run_local_sqs(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
+def run_local_sqs(
+    host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False
+) -> tuple[Any, str]:
     """Start moto on ``host:port`` (0: a free port) in a background thread; return the server
-    (call ``.stop()``) and its URL."""
+    (call ``.stop()``) and its URL. ``allow_remote`` is for a container on a private compose
+    network, never for a host."""
     from moto.server import ThreadedMotoServer
 
-    if host not in LOOPBACK:
+    if host not in LOOPBACK and not allow_remote:
         raise ValueError(f"the local SQS endpoint listens on loopback only, not {host!r}")
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
@@ -36,23 +39,25 @@ def run_local_sqs(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
 
 
 @contextlib.contextmanager
-def local_sqs(port: int = 0, host: str = "127.0.0.1") -> Iterator[str]:
+def local_sqs(
+    port: int = 0, host: str = "127.0.0.1", *, allow_remote: bool = False
+) -> Iterator[str]:
     """``with local_sqs() as url:`` a moto SQS endpoint for the duration of the block."""
-    server, url = run_local_sqs(host, port)
+    server, url = run_local_sqs(host, port, allow_remote=allow_remote)
     try:
         yield url
     finally:
         server.stop()
 
 
-def serve_forever(port: int = 9324, host: str = "127.0.0.1") -> None:
+def serve_forever(port: int = 9324, host: str = "127.0.0.1", *, allow_remote: bool = False) -> None:
     """Serve until SIGTERM/SIGINT (the ``insight-invest local-sqs`` command)."""
     for key, value in _DUMMY_AWS_ENV.items():
         os.environ.setdefault(key, value)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with local_sqs(port=port, host=host) as url:
+    with local_sqs(port=port, host=host, allow_remote=allow_remote) as url:
         logger.info("local SQS endpoint ready", extra={"endpoint": url})
         print(f"local SQS endpoint on {url}", flush=True)
         stop.wait()

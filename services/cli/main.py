@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local-sqs", help="serve a local SQS endpoint (moto) on loopback")
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=9324)
+    local.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen beyond loopback (only inside a private container network, e.g. compose)",
+    )
     sub.add_parser("dev", help="start the whole system offline on its embedded defaults (make run)")
     return parser
 
@@ -77,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "local-sqs":
         from adapters.local_sqs import serve_forever
 
-        serve_forever(host=args.host, port=args.port)
+        serve_forever(host=args.host, port=args.port, allow_remote=args.allow_remote)
         return 0
     from cli.dev import run_dev_stack
 
