@@ -296,11 +296,19 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+try:  # orjson encodes the large float columns about ten times faster than the stdlib
+    import orjson
+except ImportError:  # pragma: no cover - depends on the installed extras
+    orjson = None
+
+
 class FastJSONResponse(JSONResponse):
     """Compact JSON without response-model re-validation (series are large); values must
     already be JSON-ready (NaN replaced by None)."""
 
     def render(self, content: Any) -> bytes:
+        if orjson is not None:
+            return bytes(orjson.dumps(content, default=_default))
         return json.dumps(
             content, separators=(",", ":"), allow_nan=False, default=_default
         ).encode()
