@@ -22,15 +22,16 @@ from typing import Any
 
 import pandas as pd
 
-from domain.backtest import BacktestSpec, MarketData, run_backtest
+from domain.backtest import BacktestSpec, MarketData, required_history_days, run_backtest
 from domain.errors import DomainError, InvalidRequest, PermanentFailure, RetryableError
 from domain.model import Asset, BacktestJob, BacktestResult, Currency, JobStatus
 from domain.ports import Clock, Repositories, Telemetry
 
 RISK_FREE_SERIES = "DTB3"
 FX_SERIES = "DEXKOUS"  # KRW per USD
-# Prices are loaded this far before ``start`` so that lookback windows have data on day one.
-_LOOKBACK_PAD = timedelta(days=800)
+# Prices are loaded before ``start`` for the strategy's warm-up (its lookback) plus a margin for
+# holidays, so signals have data on the first decision date.
+_WARMUP_MARGIN = timedelta(days=10)
 
 
 class JobCancelled(Exception):
@@ -121,7 +122,7 @@ class RunBacktestJob:
             raise PermanentFailure(f"unknown assets: {', '.join(missing)}")
         universe = _unique([found[r] for r in spec.universe])
         labels = _labels(universe)
-        start = spec.start - _LOOKBACK_PAD
+        start = spec.start - timedelta(days=required_history_days(spec)) - _WARMUP_MARGIN
         panel = await self._repos.prices.read_adj_close(
             [a.id for a in universe if a.id is not None], start, spec.end
         )
