@@ -52,7 +52,9 @@ class AssetRepository(Protocol):
         """Ordered by id; ``cursor`` continues after the previous page."""
         ...
 
-    async def by_market(self, market: Market, tickers: Sequence[str] | None = None) -> builtins.list[Asset]:
+    async def by_market(
+        self, market: Market, tickers: Sequence[str] | None = None
+    ) -> builtins.list[Asset]:
         """Active assets of a market (optionally only these tickers), ordered by ticker."""
         ...
 
@@ -65,7 +67,9 @@ class PriceRepository(Protocol):
         """The last stored session of each asset that has rows."""
         ...
 
-    async def read(self, asset_id: int, start: date | None = None, end: date | None = None) -> pd.DataFrame:
+    async def read(
+        self, asset_id: int, start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
         """Bars in [start, end] as a frame with BAR_COLUMNS, sorted by date."""
         ...
 
@@ -122,19 +126,25 @@ class JobRepository(Protocol):
 
     async def by_idempotency_key(self, key: str) -> BacktestJob | None: ...
 
-    async def list(self, status: JobStatus | None, limit: int, cursor: str | None) -> Page[BacktestJob]:
+    async def list(
+        self, status: JobStatus | None, limit: int, cursor: str | None
+    ) -> Page[BacktestJob]:
         """Newest first."""
         ...
 
     async def mark_enqueued(self, job_id: uuid.UUID, at: datetime) -> None: ...
 
-    async def claim(self, job_id: uuid.UUID, now: datetime, stale_after_s: float) -> BacktestJob | None:
+    async def claim(
+        self, job_id: uuid.UUID, now: datetime, stale_after_s: float
+    ) -> BacktestJob | None:
         """queued → running (attempts + 1), or take over a running job whose heartbeat is older
         than ``stale_after_s`` (its worker died). None when the job is terminal or held by a
         live worker."""
         ...
 
-    async def heartbeat(self, job_id: uuid.UUID, now: datetime, progress: float | None = None) -> JobStatus | None:
+    async def heartbeat(
+        self, job_id: uuid.UUID, now: datetime, progress: float | None = None
+    ) -> JobStatus | None:
         """Refresh a running job's heartbeat; return its current status (a cancelled job tells
         its worker to stop)."""
         ...
@@ -149,7 +159,9 @@ class JobRepository(Protocol):
         """queued/running → cancelled; raise Conflict when already finished, NotFound when absent."""
         ...
 
-    async def stale_queued(self, enqueued_before: datetime, limit: int) -> builtins.list[BacktestJob]:
+    async def stale_queued(
+        self, enqueued_before: datetime, limit: int
+    ) -> builtins.list[BacktestJob]:
         """Queued jobs never enqueued or enqueued before the given time (for the sweeper)."""
         ...
 
@@ -187,7 +199,9 @@ class IngestionRunRepository(Protocol):
         """Overwrite status, counts, failures, issues, finished_at, heartbeat_at."""
         ...
 
-    async def list(self, limit: int, cursor: str | None, parent_id: uuid.UUID | None = None) -> Page[IngestionRun]:
+    async def list(
+        self, limit: int, cursor: str | None, parent_id: uuid.UUID | None = None
+    ) -> Page[IngestionRun]:
         """Newest first."""
         ...
 
@@ -229,7 +243,9 @@ class MarketDataProvider(Protocol):
 
     name: str
 
-    async def fetch(self, assets: Sequence[Asset], start: date | None, end: date | None) -> PriceFetch:
+    async def fetch(
+        self, assets: Sequence[Asset], start: date | None, end: date | None
+    ) -> PriceFetch:
         """Bars in [start, end] (None: full history / up to the latest session). Raises a
         RetryableError when the whole call failed transiently."""
         ...
@@ -269,7 +285,9 @@ class MessageQueue(Protocol):
         """Enqueue; return the message id. Raise QueueUnavailable when unreachable."""
         ...
 
-    async def receive(self, max_messages: int, wait_s: float, lease_s: int) -> builtins.list[ReceivedMessage]:
+    async def receive(
+        self, max_messages: int, wait_s: float, lease_s: int
+    ) -> builtins.list[ReceivedMessage]:
         """Long-poll up to ``wait_s`` for up to ``max_messages``."""
         ...
 
