@@ -169,7 +169,7 @@ class IngestPrices:
                     recorder.fail(plan.asset.ticker, reason)
                     tally.assets_failed += 1
                     continue
-                bars = normalize_bars(fetched.bars[asset_id])
+                bars = _from(normalize_bars(fetched.bars[asset_id]), start)
                 self._check_quality(plan.asset, bars, fetched.actions.get(asset_id), recorder)
                 await self._apply(command, plan, bars, recorder, tally)
 
@@ -245,6 +245,13 @@ class IngestPrices:
         if command.start is not None and not command.full_refresh:
             return await self._repos.prices.upsert(asset_id, bars)
         return await self._repos.prices.replace(asset_id, bars)
+
+
+def _from(bars: pd.DataFrame, start: date | None) -> pd.DataFrame:
+    """Only the sessions asked for: a vendor answering with more must not make old rows look new."""
+    if start is None or bars.empty:
+        return bars
+    return bars.loc[bars["date"] >= start].reset_index(drop=True)
 
 
 def _restated(stored: pd.DataFrame, fetched: pd.DataFrame, tolerance: float) -> bool:
