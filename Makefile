@@ -63,16 +63,16 @@ reliability: $(STAMP)
 chaos: $(STAMP)
 	CHAOS_HEAVY=1 $(PY) -m pytest -q tests/reliability
 
-soak: $(STAMP)
+soak: $(STAMP)-bench
 	$(PY) -m bench.soak
 
-bench-ingest: $(STAMP)
+bench-ingest: $(STAMP)-bench
 	$(PY) -m bench.ingest
 
 bench-engine: $(STAMP)-bench
 	$(PY) -m bench.engine
 
-bench-api: $(STAMP)
+bench-api: $(STAMP)-bench
 	$(PY) -m bench.api
 
 clean:
