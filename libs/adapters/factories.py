@@ -4,7 +4,7 @@ from its settings and disposes of it afterwards. Nothing here runs at import tim
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from adapters.settings import DatabaseSettings, ProviderSettings, QueueSettings, TelemetrySettings
 from domain.ports import (
@@ -42,6 +42,24 @@ async def open_queues(
                 name, create=settings.sqs_create_queues, max_receives=settings.max_receives
             )
         yield queues
+
+
+@asynccontextmanager
+async def open_worker_resources(
+    database: DatabaseSettings,
+    queues: QueueSettings,
+    queue_name: str,
+    *,
+    repositories: Repositories | None = None,
+    queue: MessageQueue | None = None,
+) -> AsyncIterator[tuple[Repositories, MessageQueue]]:
+    """A worker's store and the one queue it consumes; either may be supplied (tests swap them)."""
+    async with AsyncExitStack() as stack:
+        if repositories is None:
+            repositories = await stack.enter_async_context(open_repositories(database))
+        if queue is None:
+            queue = (await stack.enter_async_context(open_queues(queues, queue_name)))[queue_name]
+        yield repositories, queue
 
 
 def build_market_provider(settings: ProviderSettings) -> MarketDataProvider:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.clock import SystemClock
-from adapters.factories import build_telemetry, open_queues, open_repositories
+from adapters.factories import build_telemetry, open_worker_resources
 from adapters.settings import (
     DatabaseSettings,
     JobSettings,
@@ -44,13 +44,15 @@ async def build_backtester(
 ) -> AsyncIterator[BacktesterContainer]:
     settings = settings or BacktesterSettings()
     async with AsyncExitStack() as stack:
-        repositories: Repositories = overrides.get(
-            "repositories"
-        ) or await stack.enter_async_context(open_repositories(settings.database))
-        queue: MessageQueue | None = overrides.get("queue")
-        if queue is None:
-            name = settings.queues.backtest_queue_name
-            queue = (await stack.enter_async_context(open_queues(settings.queues, name)))[name]
+        repositories, queue = await stack.enter_async_context(
+            open_worker_resources(
+                settings.database,
+                settings.queues,
+                settings.queues.backtest_queue_name,
+                repositories=overrides.get("repositories"),
+                queue=overrides.get("queue"),
+            )
+        )
         clock: Clock = overrides.get("clock") or SystemClock()
         telemetry = overrides.get("telemetry") or build_telemetry(settings.telemetry)
         # A job whose heartbeat is older than two leases belongs to a worker that died.

@@ -16,8 +16,7 @@ from adapters.factories import (
     build_macro_provider,
     build_market_provider,
     build_telemetry,
-    open_queues,
-    open_repositories,
+    open_worker_resources,
 )
 from adapters.settings import (
     DatabaseSettings,
@@ -68,13 +67,15 @@ async def build_ingestor(
 ) -> AsyncIterator[IngestorContainer]:
     settings = settings or IngestorSettings()
     async with AsyncExitStack() as stack:
-        repositories: Repositories = overrides.get(
-            "repositories"
-        ) or await stack.enter_async_context(open_repositories(settings.database))
-        queue: MessageQueue | None = overrides.get("queue")
-        if queue is None:
-            name = settings.queues.ingest_queue_name
-            queue = (await stack.enter_async_context(open_queues(settings.queues, name)))[name]
+        repositories, queue = await stack.enter_async_context(
+            open_worker_resources(
+                settings.database,
+                settings.queues,
+                settings.queues.ingest_queue_name,
+                repositories=overrides.get("repositories"),
+                queue=overrides.get("queue"),
+            )
+        )
         market = overrides.get("market_provider") or build_market_provider(settings.providers)
         macro = overrides.get("macro_provider") or build_macro_provider(settings.providers)
         clock: Clock = overrides.get("clock") or SystemClock()
