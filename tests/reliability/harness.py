@@ -23,6 +23,8 @@ T = TypeVar("T")
 
 TICKERS = ("SPY", "QQQ", "EFA", "TLT", "IEF", "GLD")
 TERMINAL = {"succeeded", "failed", "cancelled"}
+# Every DSN and key the suite hands to a service process, for the log scan at the end.
+SECRETS: set[str] = set()
 # Short leases and a fast sweeper so that recovery happens within a test's patience; the
 # relations between them are the production ones (heartbeat = lease/3, stale = 2 leases).
 FAST_ENV = {
@@ -151,6 +153,11 @@ class ChaosStack(ServiceStack):
     direct_sqs: str = ""
     submitted: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # What must never appear in a log line (see test_zz_logs_hold_no_secrets.py).
+        SECRETS.add(self.database_url)
+        SECRETS.update(k for k in self.extra_env.get("API_KEYS", "").split(",") if k)
+
     def kill(self, name: str) -> int:
         return self.stop(name, signal.SIGKILL)
 
@@ -250,7 +257,12 @@ class ChaosStack(ServiceStack):
     # --- invariants ---
 
     async def check_invariants(
-        self, ids: Sequence[str], *, poison: Sequence[str] = (), timeout_s: float = 240
+        self,
+        ids: Sequence[str],
+        *,
+        poison: Sequence[str] = (),
+        timeout_s: float = 240,
+        check_dead_letters: bool = True,
     ) -> None:
         """Issue 7's invariants for the jobs ``ids``: all terminal (and, being valid requests,
         succeeded); exactly one result each; none run twice to completion; the DLQs hold
@@ -262,6 +274,10 @@ class ChaosStack(ServiceStack):
         assert {i: results.get(i, 0) for i in ids} == dict.fromkeys(ids, 1)
         twice = {job: n for job, n in self.completions().items() if n > 1}
         assert not twice, f"jobs run to completion more than once: {twice}"
+        if check_dead_letters:
+            await self.check_dead_letters(poison)
+
+    async def check_dead_letters(self, poison: Sequence[str] = ()) -> None:
         letters = [
             *await self.dead_letters(self.backtest_queue),
             *await self.dead_letters(self.ingest_queue),

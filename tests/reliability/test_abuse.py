@@ -1,0 +1,381 @@
+"""The gateway under abuse, as a real process on PostgreSQL with API keys configured: a
+schemathesis run with random and schema-violating inputs (no 5xx, no schema violation), hostile
+inputs answered with a 4xx problem detail and the database unchanged, and writes refused
+without a valid key."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import ignored_auth
+
+from tests.reliability.harness import FAST_ENV, TICKERS, ChaosStack, fetch, prepare_database
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.sqs, pytest.mark.timeout(900)]
+
+API_KEY = f"abuse-key-{uuid.uuid4().hex}"
+PROBLEM = "application/problem+json"
+# Per operation and mode; CHAOS_HEAVY runs many more. The figure goes into docs/reliability.md.
+FUZZ_EXAMPLES = int(
+    os.environ.get("FUZZ_EXAMPLES", "200" if os.environ.get("CHAOS_HEAVY") else "12")
+)
+
+INJECTIONS = (
+    "' OR '1'='1",
+    "1; DROP TABLE prices; --",
+    '" OR ""="',
+    "1 UNION SELECT password FROM pg_shadow --",
+    "%27%20OR%201%3D1--",
+    "${jndi:ldap://127.0.0.1/a}",
+    "<script>alert(1)</script>",
+)
+TRAVERSALS = ("../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%2e%2e%2f%2e%2e%2fetc", "....//....//")
+
+
+@pytest.fixture(scope="module")
+def stack(
+    fresh_database: Callable[[], str], sqs_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ChaosStack]:
+    url = fresh_database()
+    asyncio.run(prepare_database(url, ingest=TICKERS[:3]))
+    stack = ChaosStack(
+        database_url=url,
+        sqs_endpoint=sqs_endpoint,
+        direct_sqs=sqs_endpoint,
+        log_dir=tmp_path_factory.mktemp("chaos-abuse") / "logs",
+        extra_env={**FAST_ENV, "API_KEYS": API_KEY},
+    )
+    stack.start("gateway")
+    try:
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest_asyncio.fixture
+async def client(stack: ChaosStack) -> AsyncIterator[httpx.AsyncClient]:
+    await stack.wait_ready()
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
+        yield client
+
+
+SNAPSHOT_TABLES = (
+    "assets",
+    "prices",
+    "macro_series",
+    "macro_observations",
+    "ingestion_runs",
+    "backtest_jobs",
+    "backtest_results",
+    "portfolios",
+)
+
+
+async def snapshot(url: str) -> dict[str, str]:
+    """Every row of every table, digested: "the database is unchanged" means this is equal."""
+    digests = {}
+    for table in SNAPSHOT_TABLES:
+        rows = await fetch(
+            url,
+            f"SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS d FROM {table} t",
+        )
+        digests[table] = f"{rows[0]['n']}:{rows[0]['d']}"
+    return digests
+
+
+def assert_problem(answer: httpx.Response, allowed: set[int] | None = None) -> None:
+    where = (
+        f"{answer.request.method} {answer.request.url} -> {answer.status_code}: {answer.text[:300]}"
+    )
+    assert 400 <= answer.status_code < 500, where
+    if allowed is not None:
+        assert answer.status_code in allowed, where
+    assert answer.headers.get("content-type", "").startswith(PROBLEM), where
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": [value]}
+    return value
+
+
+def valid_spec(**changes: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "strategy": {"type": "equal_weight", "params": {}},
+        "universe": list(TICKERS[:3]),
+        "start": "2015-01-01",
+        "end": "2019-12-31",
+        "rebalance": "M",
+    }
+    spec.update(changes)
+    return spec
+
+
+async def hostile_requests(
+    client: httpx.AsyncClient,
+) -> list[tuple[str, httpx.Response | httpx.HTTPError]]:
+    key = {"X-API-Key": API_KEY}
+    sent: list[tuple[str, httpx.Response | httpx.HTTPError]] = []
+
+    async def send(label: str, method: str, path: str, **kwargs: Any) -> None:
+        try:
+            sent.append((label, await client.request(method, path, **kwargs)))
+        except httpx.HTTPError as exc:  # a dropped connection is a failure to report, not stop at
+            sent.append((label, exc))
+
+    big = b'{"universe": ["' + b"A" * (2 * 1024 * 1024) + b'"]}'
+    await send(
+        "oversized body",
+        "POST",
+        "/v1/backtests",
+        content=big,
+        headers={**key, "content-type": "application/json"},
+    )
+    # Built as text: json.dumps itself cannot encode this depth.
+    deep = ('{"a": [' * 5000 + "1" + "]}" * 5000).encode()
+    await send(
+        "deeply nested JSON",
+        "POST",
+        "/v1/backtests",
+        content=deep,
+        headers={**key, "content-type": "application/json"},
+    )
+    await send(
+        "huge universe",
+        "POST",
+        "/v1/backtests",
+        json=valid_spec(universe=[f"T{i}" for i in range(20_000)]),
+        headers=key,
+    )
+    await send(
+        "absurd date range",
+        "POST",
+        "/v1/backtests",
+        json=valid_spec(start="0001-01-01", end="9999-12-31"),
+        headers=key,
+    )
+    await send(
+        "inverted date range",
+        "POST",
+        "/v1/backtests",
+        json=valid_spec(start="2020-01-01", end="2010-01-01"),
+        headers=key,
+    )
+    await send(
+        "absurd capital",
+        "POST",
+        "/v1/backtests",
+        json=valid_spec(initial_capital=1e308, fee_bps=-5),
+        headers=key,
+    )
+    await send(
+        "absurd price range",
+        "GET",
+        "/v1/assets/1/prices",
+        params={"start": "0001-01-01", "end": "99999-01-01"},
+    )
+    for text in INJECTIONS:
+        await send(
+            f"injection in universe {text!r}",
+            "POST",
+            "/v1/backtests",
+            json=valid_spec(universe=[text]),
+            headers=key,
+        )
+        await send(
+            f"injection in strategy {text!r}",
+            "POST",
+            "/v1/backtests",
+            json=valid_spec(strategy={"type": text, "params": {}}),
+            headers=key,
+        )
+        await send(f"injection in limit {text!r}", "GET", "/v1/assets", params={"limit": text})
+        await send(f"injection in cursor {text!r}", "GET", "/v1/assets", params={"cursor": text})
+        await send(f"injection in market {text!r}", "GET", "/v1/assets", params={"market": text})
+        await send(f"injection in status {text!r}", "GET", "/v1/backtests", params={"status": text})
+        await send(
+            f"injection in dates {text!r}",
+            "GET",
+            "/v1/assets/1/prices",
+            params={"start": text, "end": text},
+        )
+        await send(f"injection in asset id {text!r}", "GET", f"/v1/assets/{text}")
+        await send(f"injection in job id {text!r}", "GET", f"/v1/backtests/{text}")
+        await send(f"injection in cancel {text!r}", "DELETE", f"/v1/backtests/{text}", headers=key)
+        await send(
+            f"injection in the key {text!r}",
+            "POST",
+            "/v1/backtests",
+            json=valid_spec(),
+            headers={"X-API-Key": text, "Idempotency-Key": text},
+        )
+        await send(
+            f"injection in the idempotency key {text!r}",
+            "POST",
+            "/v1/backtests",
+            json=valid_spec(universe=[]),
+            headers={**key, "Idempotency-Key": text},
+        )
+        await send(
+            f"injection in ingestion {text!r}",
+            "POST",
+            "/v1/ingestion/commands",
+            json={"type": "update_prices", "market": text},
+            headers=key,
+        )
+    for path in TRAVERSALS:
+        for template in (
+            "/v1/backtests/{}",
+            "/v1/backtests/{}/result",
+            "/v1/assets/{}",
+            "/v1/assets/{}/prices",
+            "/v1/portfolios/{}",
+        ):
+            await send(f"traversal {template.format(path)}", "GET", template.format(path))
+    return sent
+
+
+async def test_hostile_inputs_get_a_4xx_problem_and_leave_the_database_unchanged(
+    stack: ChaosStack, client: httpx.AsyncClient
+) -> None:
+    before = await snapshot(stack.database_url)
+    sent = await hostile_requests(client)
+    failures = []
+    for label, answer in sent:
+        try:
+            assert isinstance(answer, httpx.Response), f"no answer: {answer!r}"
+            assert_problem(answer)
+        except AssertionError as exc:
+            failures.append(f"{label}: {exc}")
+    assert not failures, "\n".join(failures)
+    assert await snapshot(stack.database_url) == before
+    assert stack.processes["gateway"].poll() is None
+
+
+async def test_writes_without_or_with_a_wrong_key_are_refused(
+    stack: ChaosStack, client: httpx.AsyncClient
+) -> None:
+    before = await snapshot(stack.database_url)
+    writes = (
+        ("POST", "/v1/backtests", valid_spec()),
+        ("POST", "/v1/ingestion/commands", {"type": "update_prices", "market": "US"}),
+        ("POST", "/v1/portfolios", {"name": "x", "job_id": str(uuid.uuid4())}),
+        ("DELETE", f"/v1/backtests/{uuid.uuid4()}", None),
+    )
+    for method, path, body in writes:
+        for headers in ({}, {"X-API-Key": "wrong-" + API_KEY}, {"X-API-Key": ""}):
+            answer = await client.request(method, path, json=body, headers=headers)
+            assert_problem(answer, allowed={401, 403})
+    assert await snapshot(stack.database_url) == before
+    # The same write with the key is accepted: the refusals above were about the key.
+    accepted = await client.post("/v1/backtests", json=valid_spec(), headers={"X-API-Key": API_KEY})
+    assert accepted.status_code == 202, accepted.text
+
+
+def within_known_bugs(case: schemathesis.Case) -> bool:
+    values = (case.path_parameters or {}).values()
+    return not any(isinstance(v, int) and abs(v) > INT32_MAX for v in values)
+
+
+def fuzz_operations(base_url: str, mode: GenerationMode) -> tuple[int, list[str]]:
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    cases = 0
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        # Path ids beyond int32 are a known 500 (test_pathological_..., xfail): left out here
+        # so the run keeps guarding everything else.
+        strategy = operation.as_strategy(generation_mode=mode).filter(within_known_bugs)
+
+        @given(case=strategy)
+        @settings(
+            max_examples=FUZZ_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def run(case: schemathesis.Case) -> None:
+            nonlocal cases
+            cases += 1
+            # A schema-valid request may still name unknown assets or dates without data:
+            # 404/422 there is correct, so "positive data acceptance" cannot hold.
+            # Reads are public unless REQUIRE_KEY_FOR_READS is set, yet the document lists the
+            # key on every route, so "ignored auth" reports every read: covered instead by
+            # test_writes_without_or_with_a_wrong_key_are_refused.
+            case.call_and_validate(
+                headers={"X-API-Key": API_KEY},
+                excluded_checks=[positive_data_acceptance, ignored_auth],
+            )
+
+        try:
+            run()
+        except Exception as exc:  # every operation's failure, not just the first
+            failures.append(f"{operation.label} [{mode.value}]: {exc}"[:3000])
+    return cases, failures
+
+
+async def test_fuzzed_requests_get_no_5xx_and_no_schema_violation(
+    stack: ChaosStack, client: httpx.AsyncClient, record_property: Callable[[str, object], None]
+) -> None:
+    total = 0
+    failures: list[str] = []
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        cases, found = await asyncio.to_thread(fuzz_operations, stack.base_url, mode)
+        total += cases
+        failures += found
+    record_property("fuzz_cases", total)
+    print(f"fuzz cases run: {total}")
+    assert not failures, "\n\n".join(failures)
+    assert stack.processes["gateway"].poll() is None
+
+
+# Found by this suite; each is a 500 (uvicorn then drops the connection) where a 4xx problem is
+# due. Strict: the day the gateway is fixed these pass and the mark must go.
+KNOWN_BUGS = {
+    "deeply nested strategy params": (
+        "POST",
+        "/v1/backtests",
+        {"json": valid_spec(strategy={"type": "equal_weight", "params": nested(200)})},
+    ),
+    "NUL byte in a universe ticker": (
+        "POST",
+        "/v1/backtests",
+        {"json": valid_spec(universe=["x\u0000y"])},
+    ),
+    "NUL byte in the asset search": ("GET", "/v1/assets", {"params": {"q": "x\u0000y"}}),
+    "asset id beyond int32": ("GET", f"/v1/assets/{2**64}", {}),
+    "asset id beyond int32 in prices": ("GET", f"/v1/assets/{2**64}/prices", {}),
+}
+INT32_MAX = 2**31 - 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gateway answers 500: request_hash() json-dumps params past pydantic's serialization "
+    "depth (libs/domain/usecases/backtests.py:86, ValueError unhandled); a NUL byte reaches "
+    "PostgreSQL as a query parameter (asyncpg: invalid byte sequence 0x00, unhandled DBAPIError); "
+    "an asset id beyond int32 reaches PostgreSQL (services/gateway/routers/market.py:71, "
+    "asset_id: int unbounded; asyncpg: value out of int32 range)",
+)
+@pytest.mark.parametrize("label", sorted(KNOWN_BUGS))
+async def test_pathological_strings_and_depths_get_a_4xx_problem(
+    label: str, stack: ChaosStack, client: httpx.AsyncClient
+) -> None:
+    method, path, kwargs = KNOWN_BUGS[label]
+    before = await snapshot(stack.database_url)
+    answer = await client.request(method, path, headers={"X-API-Key": API_KEY}, **kwargs)
+    assert_problem(answer)
+    assert await snapshot(stack.database_url) == before
