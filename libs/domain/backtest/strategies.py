@@ -205,12 +205,6 @@ def _score_momentum(ctx: SignalContext, params: DualMomentumParams, safe: int | 
     return result
 
 
-def _window_returns(ctx: SignalContext, start: int, end: int, columns: np.ndarray) -> np.ndarray:
-    window = ctx.prices[start : end + 1][:, columns]
-    result: np.ndarray = window[1:] / window[:-1] - 1.0
-    return result
-
-
 def inverse_volatility(ctx: SignalContext, params: InverseVolatilityParams) -> np.ndarray:
     start = ctx.months_back(params.lookback_months)
     valid = ctx.listed_since(start)
@@ -235,31 +229,50 @@ def inverse_volatility(ctx: SignalContext, params: InverseVolatilityParams) -> n
 OptimizerFn = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray | None]
 
 
+def _blocks(
+    valid: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Runs of consecutive solvable decisions with the same eligible columns: (rows, columns).
+    Their covariances are estimated together (optimize.window_moments), chunked to bound memory."""
+    solvable = valid.any(axis=1) & (hi - lo >= 3)
+    rows = np.flatnonzero(solvable)
+    if len(rows) == 0:
+        return []
+    changed = np.flatnonzero((valid[rows[1:]] != valid[rows[:-1]]).any(axis=1)) + 1
+    blocks = []
+    for run in np.split(rows, changed):
+        columns = np.flatnonzero(valid[run[0]])
+        longest = int((hi[run] - lo[run]).max())
+        for part in optimize.chunks(len(run), longest, len(columns)):
+            blocks.append((run[part], columns))
+    return blocks
+
+
 def _optimised(
     ctx: SignalContext, lookback_months: int, solve: OptimizerFn, safe: int | None = None
 ) -> np.ndarray:
-    """Per-decision loop (one small optimisation each); the covariance is Ledoit-Wolf shrunk."""
+    """One small optimisation per decision, in decision order (each is warm-started from the
+    previous one); the Ledoit-Wolf covariances are estimated in batches of decisions."""
     start = ctx.months_back(lookback_months)
     valid = _rankable(ctx, ctx.listed_since(start), safe)
     weights = np.zeros((len(ctx.decisions), len(ctx.labels)))
     previous: np.ndarray | None = None
     previous_columns: np.ndarray | None = None
-    for row, (lo, hi) in enumerate(zip(start.tolist(), ctx.decisions.tolist(), strict=True)):
-        columns = np.flatnonzero(valid[row])
-        if len(columns) == 0 or hi - lo < 3:
-            continue
-        returns = _window_returns(ctx, lo, hi, columns)
-        cov = optimize.ledoit_wolf(returns)
-        days = hi - lo
-        rf_daily = (ctx.cash_growth[hi] / ctx.cash_growth[lo]) ** (1.0 / days) - 1.0
-        excess = returns.mean(axis=0) - rf_daily
+    growth = ctx.cash_growth
+    for rows, columns in _blocks(valid, start, ctx.decisions):
+        lo, hi = start[rows], ctx.decisions[rows]
+        covs, means = optimize.window_moments(ctx.prices, lo, hi, columns)
+        rf_daily = (growth[hi] / growth[lo]) ** (1.0 / (hi - lo)) - 1.0
+        excess = means - rf_daily[:, None]
         same = previous_columns is not None and np.array_equal(columns, previous_columns)
         warm = previous if same else None
-        solved = solve(cov, excess, warm)
-        if solved is None:
-            continue
-        weights[row, columns] = solved
-        previous, previous_columns = solved, columns
+        for k, row in enumerate(rows.tolist()):
+            solved = solve(covs[k], excess[k], warm)
+            if solved is None:
+                continue
+            weights[row, columns] = solved
+            warm = solved
+        previous, previous_columns = warm, columns
     return _put_rest_in_safe(weights, ctx, safe)
 
 
@@ -269,16 +282,21 @@ def risk_parity(ctx: SignalContext, params: RiskParityParams) -> np.ndarray:
     )
 
 
+def _support(warm: np.ndarray | None) -> np.ndarray | None:
+    return None if warm is None else np.flatnonzero(warm > 0)
+
+
 def min_variance(ctx: SignalContext, params: MinVarianceParams) -> np.ndarray:
-    def solve(cov: np.ndarray, _: np.ndarray, __: np.ndarray | None) -> np.ndarray:
-        return _cap_infeasible(optimize.min_variance(cov, params.max_weight), params.max_weight)
+    def solve(cov: np.ndarray, _: np.ndarray, warm: np.ndarray | None) -> np.ndarray:
+        w = optimize.min_variance(cov, params.max_weight, _support(warm))
+        return _cap_infeasible(w, params.max_weight)
 
     return _optimised(ctx, params.lookback_months, solve)
 
 
 def max_sharpe(ctx: SignalContext, params: MaxSharpeParams) -> np.ndarray:
-    def solve(cov: np.ndarray, excess: np.ndarray, _: np.ndarray | None) -> np.ndarray | None:
-        w = optimize.max_sharpe(cov, excess, params.max_weight)
+    def solve(cov: np.ndarray, excess: np.ndarray, warm: np.ndarray | None) -> np.ndarray | None:
+        w = optimize.max_sharpe(cov, excess, params.max_weight, _support(warm))
         return None if w is None else _cap_infeasible(w, params.max_weight)
 
     return _optimised(ctx, params.lookback_months, solve, ctx.column(params.safe_asset))
