@@ -42,6 +42,7 @@ JOBS = int(os.environ.get("SOAK_JOBS", "2000"))
 RATE = float(os.environ.get("SOAK_RATE", "4"))
 TIMEOUT_S = float(os.environ.get("SOAK_TIMEOUT_S", str(max(600.0, JOBS * 1.5))))
 MAX_RSS_GROWTH = 0.10
+WARM_JOBS = max(10, JOBS // 10)
 SERVICES = {
     "gateway": "gateway",
     "backtester-1": "backtester",
@@ -74,6 +75,22 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))], 3)
+
+
+class WarmSample:
+    """RSS once the first ``after`` jobs finished: imports, caches and pools are warm, so growth
+    from here to the end is what a leak would show (growth from idle is mostly warm-up)."""
+
+    def __init__(self, pids: dict[str, int], after: int) -> None:
+        self.pids = pids
+        self.after = after
+        self.finished = 0
+        self.rss: dict[str, float] = {}
+
+    def finished_one(self) -> None:
+        self.finished += 1
+        if self.finished == self.after:
+            self.rss = {name: rss_mb(pid) for name, pid in self.pids.items()}
 
 
 class Errors:
@@ -134,7 +151,11 @@ async def submit_steadily(
 
 
 async def poll_statuses(
-    client: httpx.AsyncClient, open_jobs: dict[str, float], errors: Errors, stop: asyncio.Event
+    client: httpx.AsyncClient,
+    open_jobs: dict[str, float],
+    errors: Errors,
+    stop: asyncio.Event,
+    warm: WarmSample,
 ) -> int:
     """What clients do: GET each open job about once a second until it is terminal."""
     polls = 0
@@ -152,6 +173,7 @@ async def poll_statuses(
             status = answer.json()["status"]
             if status in {"succeeded", "failed", "cancelled"}:
                 open_jobs.pop(job_id, None)
+                warm.finished_one()
                 if status != "succeeded":
                     errors.add(f"job_{status}")
         await asyncio.sleep(1.0)
@@ -185,7 +207,7 @@ async def latencies(url: str, ids: list[str]) -> list[float]:
     return [float(r["s"]) for r in rows]
 
 
-async def drive(stack: Any, endpoint: str) -> dict[str, Any]:
+async def drive(stack: Any, endpoint: str, warm: WarmSample) -> dict[str, Any]:
     from tests.reliability.harness import poll
 
     errors = Errors()
@@ -195,7 +217,7 @@ async def drive(stack: Any, endpoint: str) -> dict[str, Any]:
     await stack.send_raw(stack.ingest_queue, [json.dumps(backfill)])
     depth_task = asyncio.create_task(sample_depth(endpoint, stack.backtest_queue, stop))
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
-        poller = asyncio.create_task(poll_statuses(client, open_jobs, errors, stop))
+        poller = asyncio.create_task(poll_statuses(client, open_jobs, errors, stop, warm))
         started = time.monotonic()
         ids = await submit_steadily(client, open_jobs, errors)
         stop.set()
@@ -258,17 +280,25 @@ def main() -> int:
             asyncio.run(stack.wait_ready(timeout_s=300))
             asyncio.run(_wait_workers(stack))
             rss_start = {n: rss_mb(p.pid) for n, p in stack.processes.items()}
-            figures = asyncio.run(drive(stack, endpoint))
+            warm = WarmSample({n: p.pid for n, p in stack.processes.items()}, WARM_JOBS)
+            figures = asyncio.run(drive(stack, endpoint, warm))
             rss_end = {n: rss_mb(p.pid) for n, p in stack.processes.items()}
         finally:
             exits = stack.stop_all()
-    growth = {n: round(rss_end[n] / rss_start[n] - 1, 3) for n in rss_start}
+    baseline = warm.rss or rss_start
+    growth = {n: round(rss_end[n] / baseline[n] - 1, 3) for n in rss_start}
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "config": {"jobs": JOBS, "rate_per_s": RATE, "backtesters": 2, "worker_concurrency": 4},
         **figures,
-        "rss_mb": {"start": rss_start, "end": rss_end, "growth": growth},
+        "rss_mb": {
+            "idle": rss_start,
+            "start": baseline,
+            "end": rss_end,
+            "growth": growth,
+            "start_is": f"after the first {WARM_JOBS} jobs finished" if warm.rss else "idle",
+        },
         "rss_growth_ok": all(g <= MAX_RSS_GROWTH for g in growth.values()),
         "exit_codes": exits,
         "note": "moto SQS on loopback, all processes on one shared 2-core box: a floor.",
