@@ -7,6 +7,11 @@ fees, a benchmark column, full run: panel preparation, weights, NAV, metrics and
 lazily on first access of ``outcome.weights``). ``peak_mb`` is the engine's peak allocation
 (tracemalloc) beside ``panel_mb``.
 
+The floor, in the same run: ``numpy_floor`` records time a plain numpy sketch of the original
+app's two strategies (equal weight monthly, and its dual momentum variant: share of positive
+1..12-month returns, top N, score-weighted) with forward fill, weights held between month
+ends, NAV and headline metrics, so "within 2x of the floor" is checked on this machine, now.
+
 Peers on the same panels in the same run: bt (``bt.algos`` equal weight monthly, momentum
 top N) and vectorbt (``Portfolio.from_orders`` with target percents on the same rebalance
 days; its momentum weights are computed with pandas inside the timed call). Peers that are
@@ -122,6 +127,67 @@ def bench_ours(prices: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
+def _floor_run(prices: pd.DataFrame, strategy: str) -> float:
+    """The plain numpy sketch: what the original's two strategies cost without any engine
+    (kept lean on purpose, so the floor is a fair one)."""
+    p = prices.to_numpy(dtype=float).copy()
+    n, m = p.shape
+    gaps = np.flatnonzero(np.isnan(p).any(axis=0))
+    rows = np.where(np.isnan(p[:, gaps]), 0, np.arange(n)[:, None])
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    p[:, gaps] = p[rows, gaps[None, :]]  # forward fill the columns that have holes
+    listed = ~np.isnan(p)
+    p[:, gaps] = np.where(listed[:, gaps], p[:, gaps], 1.0)
+    month = prices.index.values.astype("datetime64[M]")
+    ends = np.flatnonzero(month[1:] != month[:-1])
+    ends = ends[ends >= WARMUP_SESSIONS]
+    if strategy == "equal_weight":
+        w = listed[ends].astype(float)
+    else:  # score: share of positive 1..12-month (21-session) trailing returns, top N
+        score = np.zeros((len(ends), m))
+        for h in range(1, 13):
+            back = np.maximum(ends - 21 * h, 0)
+            score += (p[ends] > p[back]) & listed[back]
+        score /= 12.0
+        cut = -np.sort(-score, axis=1)[:, TOP_N - 1 : TOP_N]
+        w = np.where((score >= cut) & (score > 0), score, 0.0)
+    w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+    # Buy at each month end, hold the shares to the next: one mat-vec per month.
+    bounds = np.append(ends, n - 1)
+    nav = np.empty(n - ends[0])
+    value = 1.0
+    for k in range(len(ends)):
+        a, b = bounds[k], bounds[k + 1]
+        path = p[a : b + 1] @ (w[k] / p[a])
+        nav[a - ends[0] : b - ends[0] + 1] = value * path
+        value *= path[-1]
+    daily = nav[1:] / nav[:-1] - 1.0
+    years = len(nav) / 252.0
+    cagr = nav[-1] ** (1.0 / years) - 1.0
+    _vol = daily.std() * np.sqrt(252.0)
+    _sharpe = daily.mean() / daily.std() * np.sqrt(252.0)
+    _mdd = (nav / np.maximum.accumulate(nav)).min() - 1.0
+    return float(cagr)
+
+
+def bench_floor(prices: pd.DataFrame) -> list[dict[str, Any]]:
+    records = []
+    for strategy in ("equal_weight", "dual_momentum_score"):
+        median_ms, cagr = _time(lambda strategy=strategy: _floor_run(prices, strategy), 21)
+        records.append(
+            {
+                "engine": "numpy_floor",
+                "strategy": strategy,
+                "n_assets": prices.shape[1],
+                "n_days": len(prices),
+                "median_ms": round(median_ms, 3),
+                "cagr": cagr,
+            }
+        )
+        print(f"floor    {strategy:22s} {prices.shape[1]:4d}x{len(prices):5d}  {median_ms:9.2f} ms")
+    return records
+
+
 def _rebalance_days(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     """Month-end sessions after the warm-up: the decision days of our monthly schedule."""
     month = index.to_period("M")
@@ -204,41 +270,41 @@ def bench_peers(prices: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
+def _ms(records: list[dict[str, Any]], engine: str, n_assets: int, optimizers: bool) -> float:
+    found = [
+        r["median_ms"]
+        for r in records
+        if r["engine"] == engine
+        and r["n_assets"] == n_assets
+        and (r["strategy"] in OPTIMIZERS) == optimizers
+    ]
+    return max(found) if found else float("nan")
+
+
 def _summary(records: list[dict[str, Any]]) -> str:
-    ours = [r for r in records if r["engine"] == "ours"]
+    """One line: per panel, our slowest non-optimizer vs the numpy floor (slowest of its two),
+    our slowest optimizer, and bt's / vectorbt's slowest, all measured in this run."""
     parts = []
-    for n_assets in sorted({r["n_assets"] for r in ours}):
-        plain = [
-            r["median_ms"]
-            for r in ours
-            if r["n_assets"] == n_assets and r["strategy"] not in OPTIMIZERS
-        ]
-        opt = [
-            r["median_ms"]
-            for r in ours
-            if r["n_assets"] == n_assets and r["strategy"] in OPTIMIZERS
-        ]
-        parts.append(
-            f"{n_assets} assets: non-optimizer max {max(plain):.1f} ms, optimizer max {max(opt):.0f} ms"
+    for n_assets in sorted({r["n_assets"] for r in records if r["engine"] == "ours"}):
+        ours = _ms(records, "ours", n_assets, False)
+        floor = _ms(records, "numpy_floor", n_assets, False)
+        part = (
+            f"{n_assets} assets: ours {ours:.1f} ms vs numpy floor {floor:.1f} ms "
+            f"({ours / floor:.1f}x), optimizers {_ms(records, 'ours', n_assets, True):.0f} ms"
         )
-    peers = []
-    for engine in ("bt", "vectorbt"):
-        for r in (r for r in records if r["engine"] == engine and r["strategy"] == "equal_weight"):
-            mine = next(
-                o
-                for o in ours
-                if o["strategy"] == "equal_weight" and o["n_assets"] == r["n_assets"]
-            )
-            peers.append(
-                f"{engine} {r['median_ms'] / mine['median_ms']:.0f}x slower ({r['n_assets']} assets)"
-            )
-    return "engine: " + "; ".join(parts) + ("; equal weight: " + ", ".join(peers) if peers else "")
+        for peer in ("bt", "vectorbt"):
+            peer_ms = _ms(records, peer, n_assets, False)
+            if peer_ms == peer_ms:  # not NaN: the peer ran
+                part += f", {peer} {peer_ms:.0f} ms"
+        parts.append(part)
+    return f"engine (load {os.getloadavg()[0]:.1f}): " + "; ".join(parts)
 
 
 def main() -> None:
     records: list[dict[str, Any]] = []
     for n_assets, years, seed in PANELS:
         prices = gbm_panel(n_assets, years, seed)
+        records += bench_floor(prices)
         records += bench_ours(prices)
         records += bench_peers(prices)
     meta = {

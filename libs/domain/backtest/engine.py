@@ -138,11 +138,16 @@ def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
         index = index[order]
     stop = int(index.searchsorted(pd.Timestamp(spec.end), side="right"))
     values = prices.to_numpy(dtype=float)
-    raw = (values if order is None else values[order])[:stop][:, where]  # fancy index: a copy
+    # Row-major (C) copy: pandas hands out a column-major view, but the NAV's per-segment
+    # mat-vecs and every signal read whole sessions (rows); rows contiguous make both faster.
+    raw = np.array(values[:stop] if order is None else values[order[:stop]], order="C")
+    if not np.array_equal(where, np.arange(raw.shape[1])):
+        raw = raw[:, where]
     dates = index[:stop]
-    has_bar = ~np.isnan(raw).all(axis=1)  # sessions where no universe asset traded are dropped
+    missing: np.ndarray | None = np.isnan(raw)  # reused below unless prices change
+    has_bar = ~missing.all(axis=1)  # sessions where no universe asset traded are dropped
     if not has_bar.all():
-        raw, dates = raw[has_bar], dates[has_bar]
+        raw, dates, missing = raw[has_bar], dates[has_bar], missing[has_bar]
     start_idx = int(dates.searchsorted(pd.Timestamp(spec.start)))
     if start_idx >= len(dates) - 1:
         raise UnrunnableBacktest(
@@ -154,16 +159,22 @@ def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
     for currency in {data.currencies.get(label) for label in labels} - {None, base}:
         cols = [j for j, label in enumerate(labels) if data.currencies.get(label) == currency]
         raw[:, cols] = to_base(raw[:, cols], currency, base, fx)
-    raw[raw <= 0] = np.nan  # a zero or negative close is a missing bar, never a price
+        missing = None
+    nonpositive = raw <= 0  # a zero or negative close is a missing bar, never a price
+    if nonpositive.any():
+        raw[nonpositive] = np.nan
+        missing = None
+    if missing is None:
+        missing = np.isnan(raw)
     benchmark = None
     if data.benchmark is not None:
         bench = asof(data.benchmark, dates)
         benchmark = to_base(bench, data.benchmark_currency, base, fx)
-    first_valid = first_valid_index(raw)
+    first_valid = first_valid_index(raw, missing)
     return Panel(
         dates=dates,
         labels=labels,
-        prices=fill_prices(raw, first_valid),
+        prices=fill_prices(raw, first_valid, missing),
         first_valid=first_valid,
         start_idx=start_idx,
         cash_growth=cash_growth(data.risk_free, dates),

@@ -96,19 +96,30 @@ def cash_growth(risk_free: pd.Series | None, dates: pd.DatetimeIndex) -> np.ndar
     return growth
 
 
-def first_valid_index(prices: np.ndarray) -> np.ndarray:
-    valid = ~np.isnan(prices)
-    result: np.ndarray = np.where(valid.any(axis=0), valid.argmax(axis=0), prices.shape[0])
+def first_valid_index(prices: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    """First session with a price, per column (``n_days`` if never); ``missing`` is
+    ``isnan(prices)`` when the caller already has it. Only columns with a hole are searched."""
+    if missing is None:
+        missing = np.isnan(prices)
+    result: np.ndarray = np.zeros(prices.shape[1], dtype=np.intp)
+    columns = np.flatnonzero(missing.any(axis=0))
+    if len(columns):
+        valid = ~missing[:, columns]
+        result[columns] = np.where(valid.any(axis=0), valid.argmax(axis=0), prices.shape[0])
     return result
 
 
-def fill_prices(prices: np.ndarray, first_valid: np.ndarray) -> np.ndarray:
+def fill_prices(
+    prices: np.ndarray, first_valid: np.ndarray, missing: np.ndarray | None = None
+) -> np.ndarray:
     """Carry the last close over sessions without a bar; in place, vectorised, column-wise.
 
     Sessions before an asset's first bar get its first close: a finite placeholder the engine
     never values a holding at (it never holds an unlisted asset, and ``first_valid`` gates every
-    signal), so no NaN can leak into a NAV and no price is ever zero."""
-    missing = np.isnan(prices)
+    signal), so no NaN can leak into a NAV and no price is ever zero. ``missing`` is
+    ``isnan(prices)`` when the caller already has it."""
+    if missing is None:
+        missing = np.isnan(prices)
     columns = np.flatnonzero(missing.any(axis=0))
     if len(columns) == 0:
         return prices
