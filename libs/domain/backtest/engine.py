@@ -144,10 +144,12 @@ def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
     if not np.array_equal(where, np.arange(raw.shape[1])):
         raw = raw[:, where]
     dates = index[:stop]
-    missing: np.ndarray | None = np.isnan(raw)  # reused below unless prices change
-    has_bar = ~missing.all(axis=1)  # sessions where no universe asset traded are dropped
+    holes = np.isnan(raw)
+    has_bar: np.ndarray = ~holes.all(axis=1)  # sessions where no asset traded are dropped
     if not has_bar.all():
-        raw, dates, missing = raw[has_bar], dates[has_bar], missing[has_bar]
+        keep = np.flatnonzero(has_bar)
+        raw, dates, holes = raw[keep], dates[keep], holes[keep]
+    missing: np.ndarray | None = holes  # reused below unless prices change
     start_idx = int(dates.searchsorted(pd.Timestamp(spec.start)))
     if start_idx >= len(dates) - 1:
         raise UnrunnableBacktest(
