@@ -226,9 +226,12 @@ def iso_dates(values: Any) -> list[str]:
 
 
 def bars_out(asset: Asset, frame: pd.DataFrame, fields: list[str]) -> dict[str, Any]:
-    bars: dict[str, Any] = {"date": [d.isoformat() for d in frame["date"]]}
+    """One asset's bars, columnar. Columns stay numpy arrays and dates stay ``date`` objects:
+    ``FastJSONResponse`` encodes both natively (NaN as null, ISO dates) without building ~10k
+    Python floats and strings per history."""
+    bars: dict[str, Any] = {"date": frame["date"].tolist()}
     for name in fields:
-        bars[name] = floats(frame[name].to_numpy())
+        bars[name] = np.ascontiguousarray(frame[name].to_numpy(), dtype="float64")
     return {
         "asset_id": asset.id,
         "ticker": asset.ticker,
@@ -299,22 +302,27 @@ def _iso(value: datetime | None) -> str | None:
 try:  # orjson encodes the large float columns about ten times faster than the stdlib
     import orjson
 except ImportError:  # pragma: no cover - depends on the installed extras
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 
 class FastJSONResponse(JSONResponse):
-    """Compact JSON without response-model re-validation (series are large); values must
-    already be JSON-ready (NaN replaced by None)."""
+    """Compact JSON without response-model re-validation (series are large). Floats must be
+    finite or None, except in float64 numpy arrays, whose NaN/inf are encoded as null."""
 
     def render(self, content: Any) -> bytes:
         if orjson is not None:
-            return bytes(orjson.dumps(content, default=_default))
+            return orjson.dumps(content, default=_default, option=_ORJSON_OPTIONS)
         return json.dumps(
             content, separators=(",", ":"), allow_nan=False, default=_default
         ).encode()
 
 
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY if orjson is not None else 0
+
+
 def _default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):  # the stdlib path (and arrays orjson declines)
+        return floats(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

@@ -43,6 +43,18 @@ _MERGE = (
     f"ON CONFLICT (asset_id, date) DO UPDATE SET {_SET} WHERE {_CHANGED}"
 )
 SQLITE_BATCH_ROWS = 5000
+# Reads on PostgreSQL go straight to asyncpg: its C decoder hands back plain tuples, where
+# SQLAlchemy's row objects and type processing cost several times the query itself (measured
+# ~60 ms per 10-year history under load). COALESCE keeps an open bound index-friendly.
+_RANGE = (
+    "date BETWEEN COALESCE($2::date, '-infinity'::date) AND COALESCE($3::date, 'infinity'::date)"
+)
+_READ_BARS = (
+    f"SELECT {', '.join(BAR_COLUMNS)} FROM prices WHERE asset_id = $1 AND {_RANGE} ORDER BY date"
+)
+_READ_ADJ_CLOSE = (
+    f"SELECT asset_id, date, adj_close FROM prices WHERE asset_id = ANY($1::int[]) AND {_RANGE}"
+)
 
 
 def normalized(bars: pd.DataFrame) -> pd.DataFrame:
@@ -80,6 +92,38 @@ def bar_records(asset_id: int, bars: pd.DataFrame) -> list[Record]:
     return list(zip(*columns, strict=False))
 
 
+def bars_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """Bars in ``BAR_COLUMNS`` order (date ascending) as a frame: built column by column
+    (NULL becomes NaN), never row by row."""
+    if not rows:
+        return empty_bars()
+    columns = list(zip(*rows, strict=True))
+    data: dict[str, Any] = {"date": np.array(columns[0], dtype=object)}
+    for name, values in zip(PRICE_FIELDS, columns[1:], strict=True):
+        data[name] = np.array(values, dtype="float64")  # None -> NaN
+    return pd.DataFrame(data, columns=list(BAR_COLUMNS))
+
+
+def adj_close_panel(rows: Sequence[Sequence[Any]], ids: list[int]) -> pd.DataFrame:
+    """(asset_id, date, adj_close) rows as a date x asset panel: every requested asset gets a
+    column and a missing bar stays NaN, never zero."""
+    asset_col, date_col, value_col = (
+        (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [])
+    )
+    long = pd.DataFrame(
+        {
+            "asset_id": np.array(asset_col, dtype="int64"),
+            "date": pd.to_datetime(pd.Series(date_col, dtype=object)),
+            "adj_close": np.array(value_col, dtype="float64"),
+        }
+    )
+    panel = long.pivot(index="date", columns="asset_id", values="adj_close")
+    panel = panel.reindex(columns=ids).astype("float64")
+    panel.index = pd.DatetimeIndex(panel.index, name="date")
+    panel.columns.name = None
+    return panel.sort_index()
+
+
 class SqlaPriceRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -98,33 +142,33 @@ class SqlaPriceRepository:
     async def read(
         self, asset_id: int, start: date | None = None, end: date | None = None
     ) -> pd.DataFrame:
-        stmt = select(*(prices.c[c] for c in BAR_COLUMNS)).where(prices.c.asset_id == asset_id)
-        stmt = _between(stmt, start, end).order_by(prices.c.date)
         async with read_only(self._engine) as conn:
-            rows = (await conn.execute(stmt)).all()
-        if not rows:
-            return empty_bars()
-        frame = pd.DataFrame.from_records(rows, columns=list(BAR_COLUMNS))
-        frame[list(PRICE_FIELDS)] = frame[list(PRICE_FIELDS)].astype("float64")
-        return frame
+            if conn.dialect.name == "postgresql":
+                driver = await _asyncpg(conn)
+                rows = await driver.fetch(_READ_BARS, asset_id, start, end)
+            else:
+                stmt = select(*(prices.c[c] for c in BAR_COLUMNS))
+                stmt = stmt.where(prices.c.asset_id == asset_id)
+                rows = (
+                    await conn.execute(_between(stmt, start, end).order_by(prices.c.date))
+                ).all()
+        return bars_frame(rows)
 
     async def read_adj_close(
         self, asset_ids: Sequence[int], start: date | None = None, end: date | None = None
     ) -> pd.DataFrame:
         ids = list(dict.fromkeys(asset_ids))
-        stmt = select(prices.c.asset_id, prices.c.date, prices.c.adj_close).where(
-            prices.c.asset_id.in_(ids)
-        )
-        async with read_only(self._engine) as conn:
-            rows = (await conn.execute(_between(stmt, start, end))).all() if ids else []
-        long = pd.DataFrame.from_records(rows, columns=["asset_id", "date", "adj_close"])
-        long["adj_close"] = long["adj_close"].astype("float64")
-        panel = long.pivot(index="date", columns="asset_id", values="adj_close")
-        # Every requested asset gets a column; a missing bar stays NaN, never zero.
-        panel = panel.reindex(columns=ids).astype("float64")
-        panel.index = pd.DatetimeIndex(pd.to_datetime(panel.index), name="date")
-        panel.columns.name = None
-        return panel.sort_index()
+        rows: Sequence[Sequence[Any]] = []
+        if ids:
+            async with read_only(self._engine) as conn:
+                if conn.dialect.name == "postgresql":
+                    driver = await _asyncpg(conn)
+                    rows = await driver.fetch(_READ_ADJ_CLOSE, ids, start, end)
+                else:
+                    stmt = select(prices.c.asset_id, prices.c.date, prices.c.adj_close)
+                    stmt = _between(stmt.where(prices.c.asset_id.in_(ids)), start, end)
+                    rows = (await conn.execute(stmt)).all()
+        return adj_close_panel(rows, ids)
 
     async def count(self, asset_id: int | None = None) -> int:
         stmt = select(func.count()).select_from(prices)

@@ -100,8 +100,10 @@ async def asset_prices(
     fields: Fields = None,
 ) -> FastJSONResponse:
     check_range(start, end)
-    asset = await _asset(container, asset_id)
-    frame = await container.repositories.prices.read(asset_id, start, end)
+    # Side by side: the lookup and the read are independent (an unknown id reads no rows).
+    asset, frame = await asyncio.gather(
+        _asset(container, asset_id), container.repositories.prices.read(asset_id, start, end)
+    )
     return FastJSONResponse(bars_out(asset, frame, _fields(fields)))
 
 
