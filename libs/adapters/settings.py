@@ -88,6 +88,9 @@ class WorkerRuntimeSettings(BaseSettings):
     worker_lease_seconds: int = Field(default=60, ge=1, le=43_200)
     handler_timeout_seconds: float = Field(default=1800.0, gt=0)
     shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+    worker_inline_retry_seconds: float = Field(default=30.0, ge=0)
+    worker_retry_base_seconds: float = Field(default=5.0, ge=0)
+    worker_retry_max_seconds: float = Field(default=300.0, ge=0)
 
 
 class JobSettings(BaseSettings):

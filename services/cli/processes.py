@@ -48,6 +48,9 @@ def worker_settings(runtime: WorkerRuntimeSettings) -> WorkerSettings:
         lease_s=runtime.worker_lease_seconds,
         handler_timeout_s=runtime.handler_timeout_seconds,
         shutdown_grace_s=runtime.shutdown_grace_seconds,
+        inline_retry_s=runtime.worker_inline_retry_seconds,
+        retry_base_s=runtime.worker_retry_base_seconds,
+        retry_max_s=runtime.worker_retry_max_seconds,
     )
 
 

@@ -13,6 +13,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from gateway.charts import ChartCache
 from gateway.container import GatewayContainer, GatewayOptions
+from gateway.hardening import ControlCharacterMiddleware
 from gateway.observability import BodyLimitMiddleware, GatewayMetrics, MetricsMiddleware
 from gateway.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from gateway.routers import backtests, catalog, health, ingestion, macro, market, portfolios
@@ -44,6 +45,7 @@ def create_app(
     # Added innermost first: the body limit runs before any route reads the body; metrics see
     # the final status; gzip wraps everything.
     app.add_middleware(BodyLimitMiddleware, max_bytes=opts.max_body_bytes)
+    app.add_middleware(ControlCharacterMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if opts.cors_origins:
         # An explicit allow-list only: credentials are never combined with a wildcard.

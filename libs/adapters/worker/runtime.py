@@ -55,6 +55,10 @@ class WorkerSettings(BaseModel):
     handler_timeout_s: float = Field(default=1800.0, gt=0)
     # ECS waits 30 s between SIGTERM and SIGKILL by default; finish well within it.
     shutdown_grace_s: float = Field(default=25.0, ge=0)
+    # A RetryableError is first retried inside the lease (the heartbeat keeps it) for up to this
+    # long, so a short outage of a dependency (a database restart, a provider hiccup) does not
+    # spend the message's three receives; only a longer one releases it with backoff.
+    inline_retry_s: float = Field(default=30.0, ge=0)
     retry_base_s: float = Field(default=5.0, ge=0)
     retry_max_s: float = Field(default=300.0, ge=0, le=MAX_VISIBILITY_S)
     # Pause after a failed receive (queue unreachable) before polling again.
@@ -241,7 +245,10 @@ class Worker:
         )
         heartbeat = asyncio.create_task(self._heartbeat(received))
         try:
-            await asyncio.wait_for(handler(message, context), self.settings.handler_timeout_s)
+            await asyncio.wait_for(
+                self._call_with_inline_retries(handler, message, context),
+                self.settings.handler_timeout_s,
+            )
         except asyncio.CancelledError:
             await self._stop_heartbeat(heartbeat)
             # Shutdown ran out of grace: hand the message to another worker right away.
@@ -265,6 +272,32 @@ class Worker:
         await self._stop_heartbeat(heartbeat)
         await self._settle(self.queue.ack(received), received)
         return Outcome.ACKED, None
+
+    async def _call_with_inline_retries(
+        self, handler: Handler, message: Message, context: MessageContext
+    ) -> None:
+        deadline = time.monotonic() + self.settings.inline_retry_s
+        attempt = 0
+        while True:
+            try:
+                await handler(message, context)
+                return
+            except RetryableError as exc:
+                attempt += 1
+                pause = min(2.0 ** (attempt - 1), 8.0) * (0.5 + self._rng.random() / 2)
+                if time.monotonic() + pause > deadline:
+                    raise
+                logger.info(
+                    "retrying within the lease",
+                    extra={
+                        "message_id": context.message_id,
+                        "type": message.type,
+                        "attempt": attempt,
+                        "reason": str(exc),
+                        "pause_s": round(pause, 2),
+                    },
+                )
+                await asyncio.sleep(pause)
 
     async def _retry(
         self, heartbeat: asyncio.Task[None], received: ReceivedMessage, outcome: str, detail: str

@@ -3,20 +3,70 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from domain.model import Currency
 
 MAX_UNIVERSE = 200
+# Asset ids are the store's 32-bit keys; a larger number cannot name an asset.
+MAX_ASSET_ID = 2**31 - 1
+# Strategy parameters are small: numbers, names, a weights map. Bounded so that no request can
+# make validation, hashing or storage work unboundedly (deep nesting, huge maps).
+MAX_PARAM_DEPTH = 3
+MAX_PARAM_NODES = 1000
+
+Ticker = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-^=_]*$")
+]
+AssetId = Annotated[int, Field(ge=1, le=MAX_ASSET_ID)]
+AssetRef = Ticker | AssetId
+PlainText = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 
 class StrategySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: str = Field(min_length=1, max_length=64, examples=["dual_momentum"])
+    type: str = Field(
+        min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$", examples=["dual_momentum"]
+    )
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _bounded(cls, params: dict[str, Any]) -> dict[str, Any]:
+        nodes = _count_plain_json(params, depth=1)
+        if nodes > MAX_PARAM_NODES:
+            raise ValueError(f"params hold more than {MAX_PARAM_NODES} values")
+        return params
+
+
+def _count_plain_json(value: Any, depth: int) -> int:
+    """Count the values of a JSON tree; refuse deep nesting and control characters."""
+    if depth > MAX_PARAM_DEPTH:
+        raise ValueError(f"params nest deeper than {MAX_PARAM_DEPTH} levels")
+    if isinstance(value, dict):
+        for key in value:
+            _check_text(str(key))
+        return 1 + sum(_count_plain_json(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return 1 + sum(_count_plain_json(v, depth + 1) for v in value)
+    if isinstance(value, str):
+        _check_text(value)
+    return 1
+
+
+def _check_text(text: str) -> None:
+    if len(text) > 200 or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise ValueError("params strings are at most 200 printable characters")
 
 
 class RebalanceBand(BaseModel):
@@ -46,9 +96,9 @@ class BacktestSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str | None = Field(default=None, max_length=200)
+    name: PlainText | None = None
     strategy: StrategySpec
-    universe: list[str | int] = Field(min_length=1, max_length=MAX_UNIVERSE)
+    universe: list[AssetRef] = Field(min_length=1, max_length=MAX_UNIVERSE)
     start: date
     end: date
     rebalance: Literal["M", "Q", "A", "none"] = "M"
@@ -56,10 +106,12 @@ class BacktestSpec(BaseModel):
     initial_capital: float = Field(default=10_000.0, gt=0, le=1e15)
     fee_bps: float = Field(default=0.0, ge=0, le=1000)
     min_fee: float = Field(default=0.0, ge=0, le=1e9)
-    benchmark: str | int | None = None
+    benchmark: AssetRef | None = None
     execution: Literal["next_close", "same_close"] = "next_close"
     base_currency: Currency | None = None
-    risk_free: str | None = Field(default=None, max_length=32, examples=["DTB3"])
+    risk_free: str | None = Field(
+        default=None, max_length=32, pattern=r"^[A-Z0-9_]+$", examples=["DTB3"]
+    )
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> BacktestSpec:

@@ -18,7 +18,7 @@ import pytest
 
 from adapters.memory.queue import InMemoryMessageQueue
 from adapters.worker import MessageContext, Worker, WorkerSettings, backoff_delay
-from domain.errors import PermanentFailure, ProviderUnavailable
+from domain.errors import PermanentFailure, ProviderUnavailable, StorageUnavailable
 from domain.messages import RunBacktest, encode_message
 
 SCALE = 0.1
@@ -99,13 +99,34 @@ async def test_retryable_failure_is_retried_then_dead_lettered_after_three_recei
 
     await queue.send(job_body())
     handler = Recorder(provider_down)
-    worker = Worker(queue, {"run_backtest": handler}, settings())
+    worker = Worker(queue, {"run_backtest": handler}, settings(inline_retry_s=0))
 
     await run_until(worker, lambda: drained(queue))
 
     assert handler.deliveries == [1, 2, 3]
     [dead] = await queue.dead_letters()
     assert dead.reason is None  # moved by the redrive policy, as SQS does
+
+
+async def test_a_short_outage_is_ridden_out_within_the_lease_without_spending_receives() -> None:
+    queue = InMemoryMessageQueue("real-time")  # in-lease pauses are real seconds
+    calls = 0
+
+    async def database_restarting(_: MessageContext) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise StorageUnavailable("connection refused")
+
+    await queue.send(job_body())
+    handler = Recorder(database_restarting)
+    worker = Worker(queue, {"run_backtest": handler}, settings(inline_retry_s=10))
+
+    await run_until(worker, lambda: drained(queue))
+
+    assert handler.deliveries == [1, 1, 1]  # three attempts, one receive
+    assert len(handler.completed) == 1
+    assert await queue.dead_letters() == []
 
 
 async def test_unexpected_exception_is_retried_like_a_retryable_one(
