@@ -104,10 +104,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for defs_name, defs in list(components["Problem"].pop("$defs", {}).items()):
         components.setdefault(defs_name, defs)
     for path, path_item in schema.get("paths", {}).items():
-        if path == "/health/ready":  # its 503 is the readiness report, not a problem
-            continue
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
+            # Any URL with a control character is refused before routing (gateway.hardening).
+            responses.setdefault("400", {"description": "Malformed URL (control characters)"})
+            if path == "/health/ready":  # its 503 is the readiness report, not a problem
+                responses["400"]["content"] = {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}}
+                continue
             # Any route can fail unexpectedly; its 500 is a problem without internals.
             responses.setdefault("500", {"description": "Internal server error"})
             for status, response in responses.items():
