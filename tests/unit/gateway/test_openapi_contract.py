@@ -22,7 +22,7 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("GET", "/v1/prices"): {200, 404, 422} | COMMON,
     ("GET", "/v1/macro/series"): {200} | COMMON,
     ("GET", "/v1/macro/series/{code}/observations"): {200, 404, 422} | COMMON,
-    ("GET", "/v1/strategies"): {200, 401, 500},
+    ("GET", "/v1/strategies"): {200, 400, 401, 500},
     ("POST", "/v1/backtests"): {202, 409, 413, 422, 429} | COMMON,
     ("GET", "/v1/backtests"): {200, 422} | COMMON,
     ("GET", "/v1/backtests/{job_id}"): {200, 404, 422} | COMMON,
