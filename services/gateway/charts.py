@@ -10,12 +10,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import pandas as pd
-from matplotlib.figure import Figure
 
 _RENDER_LOCK = threading.Lock()
 
@@ -36,6 +31,9 @@ def render_nav_chart(
     strategy = _series(nav)
     bench = _series(benchmark)
     with _RENDER_LOCK:
+        # Imported on first use: matplotlib costs seconds of start-up every gateway task pays.
+        from matplotlib.figure import Figure
+
         figure = Figure(figsize=(9, 6), dpi=100)
         top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
         if strategy is not None and not strategy.empty and (strategy > 0).all():

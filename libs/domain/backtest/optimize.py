@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.linalg.lapack import dposv
-from scipy.optimize import minimize, nnls
 
 _CAP_TOLERANCE = 1e-9
 # Gradient tolerance of the active-set NNLS, relative to max|c|: far below any weight that
@@ -158,6 +157,8 @@ def nnls_qp(
 def _nnls_direction(cov: np.ndarray, c: np.ndarray) -> np.ndarray:
     lower = np.linalg.cholesky(cov)  # numpy's: far less call overhead than scipy's cho_factor
     rhs = solve_triangular(lower, c, lower=True, check_finite=False)
+    from scipy.optimize import nnls  # only the optimizer strategies pay its import time
+
     v, _ = nnls(lower.T, rhs, maxiter=50 * len(c))
     return np.asarray(v)
 
@@ -179,6 +180,8 @@ def _capped(
         ret = float(mu @ w)
         grad = -(mu * sd - ret * (cov @ w) / sd) / var
         return -ret / sd, grad
+
+    from scipy.optimize import minimize
 
     result = minimize(
         variance if objective == "variance" else neg_sharpe,
