@@ -3,8 +3,10 @@
 On a fresh PostgreSQL database created and dropped here (server: ``TEST_DATABASE_URL`` or the
 local one) holding the 28 US instruments of ``../shared/data/canonical`` (or, where that folder
 is absent, the offline sample data for the shipped US universe), the gateway runs as a real
-``uvicorn`` subprocess (one worker) against a moto SQS server on loopback, and a lean async
-load generator written here on ``httpx`` (not an external tool) drives it:
+subprocess (``python -m cli.main gateway``: uvicorn, one worker) against a moto SQS server on
+loopback, and a lean async load generator written here on ``aiohttp`` (not an external tool;
+its C HTTP parser keeps the generator's own CPU small next to the server's, where httpx's
+pure-Python parsing of ~100 kB bodies became the bottleneck) drives it:
 
 1. open loop: a fixed 200 requests/s for 30 s over a mix of asset listing, 10-year price
    history of one asset, 5 assets' 10-year prices at once, job status polls and job
@@ -13,17 +15,19 @@ load generator written here on ``httpx`` (not an external tool) drives it:
 2. closed loop: 32 clients back to back on each route in turn: the maximum throughput.
 
 The baseline, on the same database in the same run, is built the way the original app served
-prices: a synchronous, single-threaded HTTP server running pandas ``read_sql`` and
-``to_dict(orient="records")`` per request. pandas needs a synchronous connection: psycopg when
-installed, otherwise SQLAlchemy's sync facade over asyncpg (``run_sync``) on one event loop.
+prices: a synchronous, single-threaded HTTP server (its own process, like the gateway) running
+pandas ``read_sql`` over psycopg and ``to_dict(orient="records")`` per request, measured with
+the same closed loop.
 
 All of it shares this machine's cores (server, PostgreSQL, moto and the load generator), so the
-numbers are a floor. Results go to ``bench/results/api.json``; the last line printed is the
-summary.
+numbers are a floor; the load average before and after is recorded. ``BENCH_API_SECONDS``
+shortens every phase for a quick check. Results go to ``bench/results/api.json``; the last
+line printed is the summary.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -33,17 +37,18 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
-import httpx
+import aiohttp
 import numpy as np
 import pandas as pd
 
@@ -56,10 +61,14 @@ RESULTS = ROOT / "bench" / "results" / "api.json"
 SHARED_DATA = Path(os.environ.get("INSIGHT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 OPEN_RPS = 200
-OPEN_SECONDS = 30.0
+# BENCH_API_SECONDS shortens the open loop to that many seconds and each closed loop to a
+# third of it (at least 1 s), for a quick check of the harness.
+_QUICK = float(os.environ["BENCH_API_SECONDS"]) if os.environ.get("BENCH_API_SECONDS") else None
+OPEN_SECONDS = _QUICK or 30.0
 CLIENTS = 32
-CLOSED_SECONDS = 10.0
-SUBMIT_CLOSED_SECONDS = 3.0  # moto slows down as its queue grows: keep submissions short
+CLOSED_SECONDS = max(_QUICK / 3, 1.0) if _QUICK else 10.0
+SUBMIT_CLOSED_SECONDS = min(3.0, CLOSED_SECONDS)  # moto slows down as its queue grows
+WARMUP_SECONDS = min(2.0, CLOSED_SECONDS)
 TARGET_P95_MS = 50.0
 # Open loop guard rails: a server slower than the arrival rate must not let the backlog (and
 # the run time) grow without bound; requests beyond this many in flight count as errors.
@@ -76,6 +85,10 @@ MIX = {
     "submit_backtest": 0.05,
 }
 READ_ROUTES = ("list_assets", "price_history", "prices_5_assets", "job_status")
+LOAD_GENERATOR = (
+    "lean async client on aiohttp 3 (bench/api.py; C HTTP parser), HTTP/1.1 keep-alive, "
+    "Accept-Encoding: gzip, latency from the scheduled start in the open loop"
+)
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -118,6 +131,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _get_status(url: str, timeout_s: float = 2.0) -> int | None:
+    """The status of a GET, or None when nothing answers (yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (OSError, urllib.error.URLError):
+        return None
+
+
+def _wait_until(
+    check: Callable[[], bool], process: subprocess.Popen[bytes], what: str, timeout_s: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        if check():
+            return
+        time.sleep(0.25)
+    raise RuntimeError(f"{what} did not become ready")
+
+
+@contextlib.contextmanager
+def _subprocess(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextlib.contextmanager
 def moto_sqs() -> Iterator[str]:
     """moto's SQS in its own process: in this one it would share the GIL with the load
@@ -129,33 +180,18 @@ def moto_sqs() -> Iterator[str]:
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{url}/moto-api/", timeout=1)
-                break
-            time.sleep(0.2)
+    with _subprocess(command, {**env, "PYTHONUNBUFFERED": "1"}) as process:
+        _wait_until(lambda: _get_status(f"{url}/moto-api/") is not None, process, "moto")
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
             os.environ.setdefault(key, env[key])
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @contextlib.contextmanager
 def gateway_process(database_url: str, sqs_url: str) -> Iterator[str]:
+    """The gateway as it is deployed: ``python -m cli.main gateway`` (uvicorn, one worker)."""
     port = free_port()
     env = {
         **os.environ,
@@ -169,102 +205,50 @@ def gateway_process(database_url: str, sqs_url: str) -> Iterator[str]:
         "LOG_LEVEL": "WARNING",
     }
     env.pop("API_KEYS", None)
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "gateway.app:create_app_from_env",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    env.pop("REQUIRE_KEY_FOR_READS", None)
+    command = [sys.executable, "-m", "cli.main", "gateway", "--host", "127.0.0.1"]
     base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(f"{base}/health/ready", process)
+    with _subprocess([*command, "--port", str(port), "--workers", "1"], env) as process:
+        _wait_until(lambda: _get_status(f"{base}/health/ready") == 200, process, "the gateway")
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the gateway exited with {process.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.25)
-    raise RuntimeError("the gateway did not become ready")
 
 
 # --- baseline: the original app's way -----------------------------------------------------
 
 
 class BaselineDatabase:
-    """pandas ``read_sql`` over a synchronous connection, one request at a time."""
+    """pandas ``read_sql`` over a synchronous psycopg connection, one request at a time."""
+
+    method = "pandas.read_sql + to_dict(orient='records') over psycopg, http.server, 1 thread"
 
     def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine as create_sync_engine
         from sqlalchemy.engine import make_url
 
-        self._url = make_url(url)
-        self.method = "pandas.read_sql + to_dict(orient='records')"
-        self._loop: asyncio.AbstractEventLoop | None = None
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            self._sync = None
-            self.method += " over SQLAlchemy run_sync/asyncpg (no sync driver installed)"
-            self._loop = asyncio.new_event_loop()
-            self._async_engine = create_engine(url)
-        else:
-            from sqlalchemy import create_engine as create_sync_engine
-
-            self._sync = create_sync_engine(self._url.set(drivername="postgresql+psycopg"))
-            self.method += " over psycopg"
+        self._sync = create_sync_engine(make_url(url).set(drivername="postgresql+psycopg"))
 
     def read(self, sql: str, params: dict[str, Any]) -> pd.DataFrame:
         from sqlalchemy import text
 
-        if self._sync is not None:
-            with self._sync.connect() as conn:
-                return pd.read_sql(text(sql), conn, params=params)
-        assert self._loop is not None
-
-        async def run() -> pd.DataFrame:
-            async with self._async_engine.connect() as conn:
-                return await conn.run_sync(lambda c: pd.read_sql(text(sql), c, params=params))
-
-        return self._loop.run_until_complete(run())
+        with self._sync.connect() as conn:
+            return pd.read_sql(text(sql), conn, params=params)
 
     def close(self) -> None:
-        if self._sync is not None:
-            self._sync.dispose()
-        elif self._loop is not None:
-            self._loop.run_until_complete(self._async_engine.dispose())
-            self._loop.close()
+        self._sync.dispose()
 
 
 def _baseline_handler(db: BaselineDatabase) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        # HTTP/1.0: one request per connection. A single-threaded server on keep-alive would
+        # serve one client's connection until it closed and starve every other client.
+        protocol_version = "HTTP/1.0"
 
         def do_GET(self) -> None:
             parsed = urlparse(self.path)
             query = parse_qs(parsed.query)
-            if parsed.path == "/assets":
+            if parsed.path == "/health":
+                frame = pd.DataFrame()
+            elif parsed.path == "/assets":
                 frame = db.read(
                     "SELECT * FROM assets WHERE market = :m ORDER BY id LIMIT 50", {"m": "US"}
                 )
@@ -292,17 +276,32 @@ def _baseline_handler(db: BaselineDatabase) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@contextlib.contextmanager
-def baseline_server(url: str) -> Iterator[tuple[str, str]]:
-    db = BaselineDatabase(url)
-    server = HTTPServer(("127.0.0.1", 0), _baseline_handler(db))  # single-threaded
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+class _BaselineHTTPServer(HTTPServer):
+    """Single-threaded; the clients wait in a deep listen backlog, not in SYN retries."""
+
+    request_queue_size = 128
+
+
+def serve_baseline(port: int, database_url: str) -> None:
+    """The baseline server's process (``python -m bench.api baseline --port N --url U``)."""
+    db = BaselineDatabase(database_url)
+    server = _BaselineHTTPServer(("127.0.0.1", port), _baseline_handler(db))
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", db.method
+        server.serve_forever()
     finally:
-        server.shutdown()
         db.close()
+
+
+@contextlib.contextmanager
+def baseline_server(url: str) -> Iterator[str]:
+    """The baseline in its own process, like the gateway: in this one it would share the GIL
+    with the load generator."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.api", "baseline", "--port", str(port), "--url", url]
+    base = f"http://127.0.0.1:{port}"
+    with _subprocess(command, dict(os.environ)) as process:
+        _wait_until(lambda: _get_status(f"{base}/health") == 200, process, "the baseline")
+        yield base
 
 
 # --- load generation ----------------------------------------------------------------------
@@ -313,11 +312,16 @@ class RouteStats:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     elapsed: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def failed(self, kind: str) -> None:
+        self.errors += 1
+        self.statuses[kind] = self.statuses.get(kind, 0) + 1
 
     def summary(self, route: str) -> dict[str, Any]:
         ms = np.array(self.latencies) * 1000.0 if self.latencies else np.array([np.nan])
         done = len(self.latencies)
-        return {
+        out: dict[str, Any] = {
             "route": route,
             "requests": done + self.errors,
             "rps": round(done / self.elapsed, 1) if self.elapsed else None,
@@ -326,9 +330,18 @@ class RouteStats:
             "p99_ms": round(float(np.percentile(ms, 99)), 2),
             "errors": self.errors,
         }
+        if self.statuses:
+            out["error_kinds"] = self.statuses
+        return out
 
 
-Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request: method, path with its query string, optional JSON body."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
 
 
 @dataclass
@@ -339,22 +352,24 @@ class Workload:
     start: str
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
-    def request(self, route: str) -> Request:
+    def calls(self, route: str) -> Callable[[], Call]:
+        """A source of fresh requests on one route (for the closed loop)."""
+        return lambda: self.request(route)
+
+    def request(self, route: str) -> Call:
         rng = self.rng
         if route == "list_assets":
-            return lambda c: c.get("/v1/assets", params={"market": "US", "limit": 50})
+            return Call("GET", "/v1/assets?market=US&limit=50")
         if route == "price_history":
             asset = rng.choice(self.asset_ids)
-            return lambda c: c.get(f"/v1/assets/{asset}/prices", params={"start": self.start})
+            return Call("GET", f"/v1/assets/{asset}/prices?start={self.start}")
         if route == "prices_5_assets":
-            chosen = rng.sample(self.asset_ids, 5)
-            return lambda c: c.get("/v1/prices", params={"asset_id": chosen, "start": self.start})
+            query = urlencode([("asset_id", a) for a in rng.sample(self.asset_ids, 5)])
+            return Call("GET", f"/v1/prices?{query}&start={self.start}")
         if route == "job_status":
-            job = rng.choice(self.job_ids)
-            return lambda c: c.get(f"/v1/backtests/{job}")
+            return Call("GET", f"/v1/backtests/{rng.choice(self.job_ids)}")
         if route == "submit_backtest":
-            body = submit_body(rng.sample(self.tickers, 3))
-            return lambda c: c.post("/v1/backtests", json=body)
+            return Call("POST", "/v1/backtests", submit_body(rng.sample(self.tickers, 3)))
         raise ValueError(route)
 
 
@@ -367,30 +382,32 @@ def submit_body(tickers: list[str]) -> dict[str, Any]:
     }
 
 
-def _ok(response: httpx.Response) -> bool:
-    return response.status_code < 400
-
-
 async def _timed(
-    client: httpx.AsyncClient, request: Request, stats: RouteStats, since: float
+    session: aiohttp.ClientSession, base: str, call: Call, stats: RouteStats, since: float
 ) -> None:
+    """Send one request, read (and gunzip) the whole body; record latency from ``since``."""
     try:
-        response = await request(client)
-        await response.aread()
-    except httpx.HTTPError:
-        stats.errors += 1
+        async with session.request(call.method, base + call.path, json=call.body) as response:
+            await response.read()
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as error:
+        stats.failed(type(error).__name__)
         return
-    if _ok(response):
+    if status < 400:
         stats.latencies.append(time.perf_counter() - since)
     else:
-        stats.errors += 1
+        stats.failed(str(status))
 
 
-def _client(base: str) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    return httpx.AsyncClient(
-        base_url=base, limits=limits, timeout=30.0, headers={"Accept-Encoding": "gzip"}
-    )
+@contextlib.asynccontextmanager
+async def _session() -> Any:
+    connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT, limit_per_host=MAX_IN_FLIGHT)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    headers = {"Accept-Encoding": "gzip"}
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=headers
+    ) as session:
+        yield session
 
 
 async def open_loop(base: str, workload: Workload) -> list[dict[str, Any]]:
@@ -400,53 +417,64 @@ async def open_loop(base: str, workload: Workload) -> list[dict[str, Any]]:
         routes, weights=[MIX[r] for r in routes], k=int(OPEN_RPS * OPEN_SECONDS)
     )
     stats = {r: RouteStats(elapsed=OPEN_SECONDS) for r in routes}
-    async with _client(base) as client:
-        tasks: list[asyncio.Task[None]] = []
+    in_flight: set[asyncio.Task[None]] = set()
+    async with _session() as session:
         begin = time.perf_counter()
         for i, route in enumerate(schedule):
             due = begin + i / OPEN_RPS
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(
-                asyncio.create_task(_timed(client, workload.request(route), stats[route], due))
-            )
-        await asyncio.gather(*tasks)
+            if len(in_flight) >= MAX_IN_FLIGHT:
+                stats[route].failed("backlog")
+                continue
+            call = workload.request(route)
+            task = asyncio.create_task(_timed(session, base, call, stats[route], due))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        await asyncio.gather(*in_flight)
     return [stats[r].summary(r) for r in routes]
 
 
 async def closed_loop(
-    base: str, route: str, make: Callable[[], Request], seconds: float
+    base: str, route: str, make: Callable[[], Call], seconds: float
 ) -> dict[str, Any]:
+    """CLIENTS clients, each sending its next request as soon as the last one is answered."""
     stats = RouteStats()
-    async with _client(base) as client:
+    async with _session() as session:
         stop = time.perf_counter() + seconds
 
-        async def worker() -> None:
+        async def client() -> None:
             while time.perf_counter() < stop:
-                await _timed(client, make(), stats, time.perf_counter())
+                await _timed(session, base, make(), stats, time.perf_counter())
 
         begin = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+        await asyncio.gather(*(client() for _ in range(CLIENTS)))
         stats.elapsed = time.perf_counter() - begin
     return stats.summary(route)
 
 
 async def seed_jobs(base: str, tickers: list[str], count: int = 20) -> list[str]:
-    async with _client(base) as client:
-        ids = []
+    ids = []
+    async with _session() as session:
         for i in range(count):
             universe = [tickers[(i + k) % len(tickers)] for k in range(3)]
-            response = await client.post("/v1/backtests", json=submit_body(universe))
-            response.raise_for_status()
-            ids.append(response.json()["id"])
+            url = f"{base}/v1/backtests"
+            async with session.post(url, json=submit_body(universe)) as response:
+                response.raise_for_status()
+                ids.append((await response.json())["id"])
     return ids
 
 
 # --- the run ------------------------------------------------------------------------------
 
 
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 async def run(admin_url: str) -> dict[str, Any]:
+    load_before = load_average()
     url = await create_bench_database(admin_url)
     try:
         await migrate(url)
@@ -462,37 +490,35 @@ async def run(admin_url: str) -> dict[str, Any]:
                 job_ids=await seed_jobs(base, tickers),
                 start=start,
             )
-            # Warm-up: connection pools, caches and the interpreter's first calls.
-            await closed_loop(base, "warmup", lambda: workload.request("price_history"), 2.0)
+            # Warm-up: connection pools, prepared statements, the interpreter's first calls.
+            for route in READ_ROUTES:
+                await closed_loop(base, "warmup", workload.calls(route), 1.0)
             opened = await open_loop(base, workload)
+            load_open = load_average()
             closed = []
             for route in MIX:
                 seconds = SUBMIT_CLOSED_SECONDS if route == "submit_backtest" else CLOSED_SECONDS
-                closed.append(
-                    await closed_loop(base, route, lambda r=route: workload.request(r), seconds)
-                )
+                closed.append(await closed_loop(base, route, workload.calls(route), seconds))
         baseline = await run_baseline(url, workload)
     finally:
         await drop_bench_database(admin_url, url)
-    return report(opened, closed, baseline, source)
+    load = {"before": load_before, "after_open_loop": load_open, "after": load_average()}
+    return report(opened, closed, baseline, source, load)
 
 
 async def run_baseline(url: str, workload: Workload) -> dict[str, Any]:
     rng = random.Random(11)
 
-    def history() -> Request:
-        asset = rng.choice(workload.asset_ids)
-        return lambda c: c.get(f"/prices/{asset}", params={"start": workload.start})
+    def history() -> Call:
+        return Call("GET", f"/prices/{rng.choice(workload.asset_ids)}?start={workload.start}")
 
-    with baseline_server(url) as (base, method):
-        await closed_loop(base, "warmup", history, 1.0)
+    with baseline_server(url) as base:
+        await closed_loop(base, "warmup", history, WARMUP_SECONDS)
         routes = [
             await closed_loop(base, "price_history", history, CLOSED_SECONDS),
-            await closed_loop(
-                base, "list_assets", lambda: lambda c: c.get("/assets"), CLOSED_SECONDS
-            ),
+            await closed_loop(base, "list_assets", lambda: Call("GET", "/assets"), CLOSED_SECONDS),
         ]
-    return {"method": method, "clients": CLIENTS, "routes": routes}
+    return {"method": BaselineDatabase.method, "clients": CLIENTS, "routes": routes}
 
 
 def report(
@@ -500,6 +526,7 @@ def report(
     closed: list[dict[str, Any]],
     baseline: dict[str, Any],
     source: str,
+    load: dict[str, list[float]],
 ) -> dict[str, Any]:
     reads = [r for r in opened if r["route"] in READ_ROUTES]
     worst_p95 = max(r["p95_ms"] for r in reads)
@@ -509,8 +536,8 @@ def report(
     return {
         "data": source,
         "history_years": HISTORY_YEARS,
-        "load_generator": "lean async client on httpx (bench/api.py), HTTP/1.1 keep-alive, gzip",
-        "server": "uvicorn, 1 worker, gateway.app:create_app_from_env",
+        "load_generator": LOAD_GENERATOR,
+        "server": "python -m cli.main gateway (uvicorn, 1 worker)",
         "open_loop": {
             "target_rps": OPEN_RPS,
             "seconds": OPEN_SECONDS,
@@ -526,11 +553,13 @@ def report(
             "no_errors_open_loop": all(r["errors"] == 0 for r in opened),
             "price_history_5x_baseline": ratio >= TARGET_VS_BASELINE,
         },
+        "load_average_1_5_15": load,
         "machine": {
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
         },
+        "quick_check": _QUICK is not None,
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -541,14 +570,25 @@ def summary_line(result: dict[str, Any]) -> str:
     errors = sum(r["errors"] for r in result["open_loop"]["routes"])
     ours = next(r for r in result["closed_loop"]["routes"] if r["route"] == "price_history")
     theirs = next(r for r in result["baseline"]["routes"] if r["route"] == "price_history")
+    load = result["load_average_1_5_15"]["after_open_loop"][0]
     return (
-        f"api: open loop {OPEN_RPS} rps worst read p95 {worst['p95_ms']} ms ({worst['route']}), "
-        f"{errors} errors; price history {ours['rps']} rps vs baseline {theirs['rps']} rps "
-        f"= {result['price_history_vs_baseline']}x"
+        f"api (aiohttp load generator): open loop {OPEN_RPS} rps worst read p95 "
+        f"{worst['p95_ms']} ms ({worst['route']}), {errors} errors; price history "
+        f"{ours['rps']} rps vs baseline {theirs['rps']} rps = "
+        f"{result['price_history_vs_baseline']}x; load {load}"
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.api")
+    sub = parser.add_subparsers(dest="command")
+    baseline = sub.add_parser("baseline", help="serve the baseline (used by the benchmark)")
+    baseline.add_argument("--port", type=int, required=True)
+    baseline.add_argument("--url", required=True)
+    args = parser.parse_args(argv)
+    if args.command == "baseline":
+        serve_baseline(args.port, args.url)
+        return
     admin_url = os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
     result = asyncio.run(run(admin_url))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -559,6 +599,7 @@ def main() -> None:
                 "open_loop": result["open_loop"]["routes"],
                 "closed_loop": result["closed_loop"]["routes"],
                 "baseline": result["baseline"]["routes"],
+                "load_average_1_5_15": result["load_average_1_5_15"],
             },
             indent=1,
         )

@@ -104,6 +104,22 @@ def _asset(row: Any) -> Asset:
     )
 
 
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_GET_ASSET = f"SELECT {', '.join(c.name for c in assets.columns)} FROM assets WHERE id = $1"
+
+
+class _Fields:
+    """Attribute access to a driver record's fields, as ``_asset`` reads SQLAlchemy rows."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        return self._record[name]
+
+
 def _asset_values(asset: Asset) -> dict[str, Any]:
     return {
         "ticker": asset.ticker,
@@ -141,7 +157,15 @@ class SqlaAssetRepository:
         return [a.with_id(ids[(a.market.value, a.ticker)]) for a in assets_in]
 
     async def get(self, asset_id: int) -> Asset | None:
+        if not _INT32_MIN <= asset_id <= _INT32_MAX:  # no such key can be stored
+            return None
         async with read_only(self._engine) as conn:
+            if conn.dialect.name == "postgresql":
+                # Straight to asyncpg: one round trip, no BEGIN/ROLLBACK or row processing
+                # (this lookup precedes every price read on the gateway).
+                driver: Any = (await conn.get_raw_connection()).driver_connection
+                record = await driver.fetchrow(_GET_ASSET, asset_id)
+                return _asset(_Fields(record)) if record else None
             row = (await conn.execute(select(assets).where(assets.c.id == asset_id))).first()
         return _asset(row) if row else None
 

@@ -6,7 +6,7 @@ import asyncio
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from domain.errors import InvalidRequest, NotFound
 from domain.model import PRICE_FIELDS, Asset, AssetQuery, AssetType, Market
@@ -18,6 +18,8 @@ from gateway.schemas import (
     ListOf,
     PriceSeriesOut,
     PricesOut,
+    SeriesResponse,
+    accepts_gzip,
     asset_out,
     bars_out,
 )
@@ -92,6 +94,7 @@ async def get_asset(container: Container, _: Reader, asset_id: int) -> FastJSONR
     responses=problem_docs(401, 404, 422, 503),
 )
 async def asset_prices(
+    request: Request,
     container: Container,
     _: Reader,
     asset_id: int,
@@ -104,7 +107,8 @@ async def asset_prices(
     asset, frame = await asyncio.gather(
         _asset(container, asset_id), container.repositories.prices.read(asset_id, start, end)
     )
-    return FastJSONResponse(bars_out(asset, frame, _fields(fields)))
+    body = bars_out(asset, frame, _fields(fields))
+    return SeriesResponse(body, gzip_body=accepts_gzip(request))
 
 
 @router.get(
@@ -114,6 +118,7 @@ async def asset_prices(
     responses=problem_docs(401, 404, 422, 503),
 )
 async def prices(
+    request: Request,
     container: Container,
     _: Reader,
     asset_id: Annotated[list[int], Query(min_length=1, description="Repeat for each asset")],
@@ -139,4 +144,4 @@ async def prices(
         *(container.repositories.prices.read(ident, start, end) for ident in ids)
     )
     items = [bars_out(found[i], f, columns) for i, f in zip(ids, frames, strict=True)]
-    return FastJSONResponse({"items": items})
+    return SeriesResponse({"items": items}, gzip_body=accepts_gzip(request))
