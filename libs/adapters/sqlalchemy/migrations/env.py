@@ -18,7 +18,17 @@ from adapters.sqlalchemy.tables import metadata
 config = context.config
 
 
+# Any constant works; it only has to be the same for every process that migrates this database.
+_MIGRATION_LOCK_KEY = 0x11E5_1647
+
+
 def _configure(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Several tasks may start at once (a one-shot migrate per gateway task on ECS): the
+        # session-level advisory lock makes them migrate one after the other, and the later ones
+        # find the schema at head. Released when the connection closes.
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK_KEY})")
+        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=metadata,
