@@ -53,6 +53,10 @@ _RANGE = (
 _READ_BARS = (
     f"SELECT {', '.join(BAR_COLUMNS)} FROM prices WHERE asset_id = $1 AND {_RANGE} ORDER BY date"
 )
+_READ_MANY = (
+    f"SELECT asset_id, {', '.join(BAR_COLUMNS)} FROM prices "
+    f"WHERE asset_id = ANY($1::int[]) AND {_RANGE} ORDER BY asset_id, date"
+)
 _READ_ADJ_CLOSE = (
     f"SELECT asset_id, date, adj_close FROM prices WHERE asset_id = ANY($1::int[]) AND {_RANGE}"
 )
@@ -106,6 +110,24 @@ def bars_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     return frame
 
 
+def _frames_by_asset(rows: Sequence[Sequence[Any]]) -> dict[int, pd.DataFrame]:
+    """(asset_id, *BAR_COLUMNS) rows grouped by asset as one ``bars_frame`` per asset: the
+    columns are built once and cut at each asset's boundaries."""
+    if not rows:
+        return {}
+    owners, dates, *values = zip(*rows, strict=True)
+    asset = np.array(owners, dtype="int64")
+    day = np.array(dates, dtype=object)
+    block = np.array(values, dtype="float64")
+    cuts = (np.flatnonzero(np.diff(asset)) + 1).tolist()
+    frames = {}
+    for lo, hi in zip([0, *cuts], [*cuts, len(asset)], strict=True):
+        frame = pd.DataFrame(block[:, lo:hi].T, columns=list(PRICE_FIELDS), copy=True)
+        frame.insert(0, "date", day[lo:hi])
+        frames[int(asset[lo])] = frame
+    return frames
+
+
 def adj_close_panel(rows: Sequence[Sequence[Any]], ids: list[int]) -> pd.DataFrame:
     """(asset_id, date, adj_close) rows as a date x asset panel: every requested asset gets a
     column and a missing bar stays NaN, never zero."""
@@ -157,6 +179,23 @@ class SqlaPriceRepository:
                     await conn.execute(_between(stmt, start, end).order_by(prices.c.date))
                 ).all()
         return bars_frame(rows)
+
+    async def read_many(
+        self, asset_ids: Sequence[int], start: date | None = None, end: date | None = None
+    ) -> dict[int, pd.DataFrame]:
+        """``read`` of several assets over ONE connection and query (PostgreSQL), each asset's
+        frame as ``read`` returns it; an asset without rows maps to empty bars."""
+        ids = [i for i in dict.fromkeys(asset_ids) if _INT32_MIN <= i <= _INT32_MAX]
+        if not ids:
+            return {i: empty_bars() for i in asset_ids}
+        async with read_only(self._engine) as conn:
+            if conn.dialect.name != "postgresql":
+                return {i: await self.read(i, start, end) for i in dict.fromkeys(asset_ids)}
+            driver = await _asyncpg(conn)
+            rows = await driver.fetch(_READ_MANY, ids, start, end)
+        frames = {i: empty_bars() for i in dict.fromkeys(asset_ids)}
+        frames.update(_frames_by_asset(rows))
+        return frames
 
     async def read_adj_close(
         self, asset_ids: Sequence[int], start: date | None = None, end: date | None = None

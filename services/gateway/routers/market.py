@@ -6,6 +6,7 @@ import asyncio
 from datetime import date
 from typing import Annotated, Literal
 
+import pandas as pd
 from fastapi import APIRouter, Query, Request
 
 from domain.errors import InvalidRequest, NotFound
@@ -111,6 +112,19 @@ async def asset_prices(
     return SeriesResponse(body, gzip_body=accepts_gzip(request))
 
 
+async def _read_bars(
+    container: Container, ids: list[int], start: date | None, end: date | None
+) -> list[pd.DataFrame]:
+    """Bars of each asset, in ``ids`` order. The SQL adapter reads them in one query over one
+    connection; other repositories are read side by side through their pool."""
+    repository = container.repositories.prices
+    read_many = getattr(repository, "read_many", None)
+    if read_many is not None:
+        by_id = await read_many(ids, start, end)
+        return [by_id[i] for i in ids]
+    return list(await asyncio.gather(*(repository.read(i, start, end) for i in ids)))
+
+
 @router.get(
     "/prices",
     summary="Daily bars of several assets at once, columnar",
@@ -139,9 +153,6 @@ async def prices(
     if missing:
         raise NotFound(f"assets {missing} do not exist")
     columns = _fields(fields)
-    # Concurrent reads: the engine's pool serves them side by side.
-    frames = await asyncio.gather(
-        *(container.repositories.prices.read(ident, start, end) for ident in ids)
-    )
+    frames = await _read_bars(container, ids, start, end)
     items = [bars_out(found[i], f, columns) for i, f in zip(ids, frames, strict=True)]
     return SeriesResponse({"items": items}, gzip_body=accepts_gzip(request))
