@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
 from gateway.charts import ChartCache
 from gateway.container import GatewayContainer, GatewayOptions
-from gateway.hardening import ControlCharacterMiddleware
+from gateway.hardening import ControlCharacterMiddleware, reject_unknown_query_parameters
 from gateway.observability import BodyLimitMiddleware, GatewayMetrics, MetricsMiddleware
 from gateway.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from gateway.routers import backtests, catalog, health, ingestion, macro, market, portfolios
@@ -34,7 +34,13 @@ def create_app(
     """The app over a ready container (tests, embedding), or one whose ``lifespan`` installs
     the container at start-up (``create_app_from_env``)."""
     opts = container.options if container is not None else options or GatewayOptions()
-    app = FastAPI(title=opts.title, version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title=opts.title,
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_parameters)],
+    )
     metrics = GatewayMetrics()
     app.state.metrics = metrics
     if container is not None:

@@ -6,10 +6,13 @@ control character: such a request is malformed (400), not a reason for a driver 
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from domain.errors import InvalidRequest
 from gateway.problems import BAD_REQUEST, problem_response
 
 _CONTROL = frozenset(range(0x20)) | {0x7F}
@@ -36,3 +39,29 @@ class ControlCharacterMiddleware:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def reject_unknown_query_parameters(request: Request) -> None:
+    """A query parameter the route does not declare is a client mistake (``?stat=queued`` would
+    otherwise silently list every job): answer 422 naming it instead of ignoring it."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = {p.alias for p in _all_query_params(dependant)}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise InvalidRequest(
+            "unknown query parameters: " + ", ".join(unknown[:10]),
+            errors=[
+                {"field": f"query.{name[:64]}", "message": "not a parameter of this route"}
+                for name in unknown[:10]
+            ],
+        )
+
+
+def _all_query_params(dependant: Any) -> list[Any]:
+    params = list(dependant.query_params)
+    for sub in dependant.dependencies:
+        params += _all_query_params(sub)
+    return params

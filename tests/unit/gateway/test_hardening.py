@@ -35,3 +35,16 @@ def test_an_encoded_control_character_in_the_path_is_refused():
 
 def test_ordinary_searches_still_work():
     assert client().get("/v1/assets", params={"q": "S&P 500"}).status_code == 200
+
+
+def test_an_unknown_query_parameter_is_named_in_a_422_problem():
+    response = client().get("/v1/backtests", params={"stat": "queued"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "query.stat", "message": "not a parameter of this route"}
+    ]
+
+
+def test_declared_query_parameters_are_accepted():
+    assert client().get("/v1/backtests", params={"status": "queued", "limit": 5}).status_code == 200
