@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.log_scan import find_leaks
 from tests.support.postgres import create_database, drop_database, find_or_start_server
 from tests.support.sqs import TEST_AWS_ENV, local_sqs_endpoint
 
@@ -37,6 +39,18 @@ def sqs_endpoint() -> Iterator[str]:
     """URL of a moto server speaking SQS on 127.0.0.1 (one per test session)."""
     with local_sqs_endpoint() as url:
         yield url
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _service_logs_hold_no_secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After every test of this session (each xdist worker has its own): no log file that a
+    service process wrote holds a key, token, password or DSN. A leak fails the run."""
+    yield
+    logs = sorted(tmp_path_factory.getbasetemp().rglob("logs/*.log"))
+    harness = sys.modules.get("tests.reliability.harness")
+    secrets = set(getattr(harness, "SECRETS", set()))
+    leaks = find_leaks(logs, secrets)
+    assert not leaks, "secrets in service logs:\n" + "\n".join(leaks[:50])
 
 
 @pytest.fixture(autouse=True, scope="session")
