@@ -73,6 +73,13 @@ class PriceRepository(Protocol):
         """Bars in [start, end] as a frame with BAR_COLUMNS, sorted by date."""
         ...
 
+    async def read_many(
+        self, asset_ids: Sequence[int], start: date | None = None, end: date | None = None
+    ) -> dict[int, pd.DataFrame]:
+        """``read`` of several assets at once (one round trip where the store allows); every
+        asked id maps to its frame, empty where it has no bars."""
+        ...
+
     async def read_adj_close(
         self, asset_ids: Sequence[int], start: date | None = None, end: date | None = None
     ) -> pd.DataFrame:

@@ -287,27 +287,6 @@ async def test_writes_without_or_with_a_wrong_key_are_refused(
     assert accepted.status_code == 202, accepted.text
 
 
-def _ints(value: Any) -> Iterator[int]:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _ints(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _ints(item)
-
-
-def within_known_bugs(case: schemathesis.Case) -> bool:
-    """False for a case carrying an integer beyond int32 anywhere (path, query or body: ids
-    reach PostgreSQL unbounded, a known 500)."""
-    body = case.body if isinstance(case.body, dict | list) else None
-    found = _ints([case.path_parameters or {}, case.query or {}, body])
-    return not any(abs(v) > INT32_MAX for v in found)
-
-
 def fuzz_operations(base_url: str, mode: GenerationMode) -> tuple[int, list[str]]:
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     cases = 0
@@ -315,9 +294,7 @@ def fuzz_operations(base_url: str, mode: GenerationMode) -> tuple[int, list[str]
     for result in schema.get_all_operations():
         operation = result.ok()
 
-        # Ids beyond int32 are a known 500 (test_pathological_..., xfail): left out here
-        # so the run keeps guarding everything else.
-        strategy = operation.as_strategy(generation_mode=mode).filter(within_known_bugs)
+        strategy = operation.as_strategy(generation_mode=mode)
 
         @given(case=strategy)
         @settings(
@@ -360,15 +337,8 @@ async def test_fuzzed_requests_get_no_5xx_and_no_schema_violation(
     assert stack.processes["gateway"].poll() is None
 
 
-INT32_MAX = 2**31 - 1
-INT32_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="gateway answers 500: an id beyond int32 reaches PostgreSQL unbounded "
-    "(services/gateway/routers/market.py:71 `asset_id: int`, GET /v1/prices?asset_id=; "
-    "asyncpg: value out of int32 range, unhandled DBAPIError)",
-)
-# Found by this suite as 500s (uvicorn then dropped the connection); the ones still failing
-# carry a strict xfail, which turns into a failure the day they are fixed: then drop the mark.
+# Found by this suite as 500s (uvicorn then dropped the connection); fixed since, kept as
+# regression cases.
 PATHOLOGICAL = [
     pytest.param(
         "POST",
@@ -386,16 +356,13 @@ PATHOLOGICAL = [
         {"json": valid_spec(universe=[-(2**35)])},
         id="asset id beyond int32 in a universe",
     ),
-    pytest.param("GET", f"/v1/assets/{2**64}", {}, id="asset id beyond int32", marks=INT32_BUG),
-    pytest.param(
-        "GET", f"/v1/assets/{2**64}/prices", {}, id="beyond int32 in prices", marks=INT32_BUG
-    ),
+    pytest.param("GET", f"/v1/assets/{2**64}", {}, id="asset id beyond int32"),
+    pytest.param("GET", f"/v1/assets/{2**64}/prices", {}, id="beyond int32 in prices"),
     pytest.param(
         "GET",
         "/v1/prices",
         {"params": {"asset_id": 2**40}},
         id="beyond int32 in a price query",
-        marks=INT32_BUG,
     ),
 ]
 

@@ -97,14 +97,5 @@ async def test_postgres_restart_is_ridden_out_without_restarting_any_service(
         assert stack.processes[name].poll() is None, f"{name} exited during the outage"
 
 
-@pytest.mark.xfail(
-    strict=False,  # the backoff is jittered: some runs ride the outage out, most do not
-    reason="a 10 s database outage dead-letters in-flight messages: the worker retries a "
-    "StorageUnavailable with backoff_delay(retry_base_s=5) = 2.5-5 s then 5-10 s "
-    "(libs/adapters/worker/runtime.py backoff_delay/_retry), so the 3rd receive can come "
-    "before the database is back and SQS redrives the message to the DLQ on the 4th; "
-    "retry_base_s is not settable from the environment (services/cli/processes.py "
-    "worker_settings). Jobs still finish through the sweeper; an ingest command does not.",
-)
 async def test_postgres_restart_dead_letters_nothing(stack: ChaosStack) -> None:
     await stack.check_dead_letters()

@@ -202,6 +202,11 @@ class InMemoryPriceRepository:
             return empty_bars()
         return _filter_dates(frame, start, end).reset_index(drop=True).copy()
 
+    async def read_many(
+        self, asset_ids: Sequence[int], start: date | None = None, end: date | None = None
+    ) -> dict[int, pd.DataFrame]:
+        return {asset_id: await self.read(asset_id, start, end) for asset_id in asset_ids}
+
     async def read_adj_close(
         self, asset_ids: Sequence[int], start: date | None = None, end: date | None = None
     ) -> pd.DataFrame:

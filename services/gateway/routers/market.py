@@ -7,8 +7,10 @@ from datetime import date
 from typing import Annotated, Literal
 
 import pandas as pd
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import Field
 
+from domain.backtest.spec import MAX_ASSET_ID
 from domain.errors import InvalidRequest, NotFound
 from domain.model import PRICE_FIELDS, Asset, AssetQuery, AssetType, Market
 from gateway.deps import Container
@@ -25,6 +27,9 @@ from gateway.schemas import (
     bars_out,
 )
 from gateway.security import Reader
+
+# Asset ids are the store's 32-bit keys: a larger number names no asset (422, not a 500).
+AssetIdPath = Annotated[int, Path(ge=1, le=MAX_ASSET_ID, description="Asset id")]
 
 router = APIRouter(prefix="/v1", tags=["market data"])
 
@@ -84,7 +89,7 @@ async def _asset(container: Container, asset_id: int) -> Asset:
     response_model=AssetOut,
     responses=problem_docs(401, 404, 422, 503),
 )
-async def get_asset(container: Container, _: Reader, asset_id: int) -> FastJSONResponse:
+async def get_asset(container: Container, _: Reader, asset_id: AssetIdPath) -> FastJSONResponse:
     return FastJSONResponse(asset_out(await _asset(container, asset_id)))
 
 
@@ -98,7 +103,7 @@ async def asset_prices(
     request: Request,
     container: Container,
     _: Reader,
-    asset_id: int,
+    asset_id: AssetIdPath,
     start: Start = None,
     end: End = None,
     fields: Fields = None,
@@ -115,14 +120,9 @@ async def asset_prices(
 async def _read_bars(
     container: Container, ids: list[int], start: date | None, end: date | None
 ) -> list[pd.DataFrame]:
-    """Bars of each asset, in ``ids`` order. The SQL adapter reads them in one query over one
-    connection; other repositories are read side by side through their pool."""
-    repository = container.repositories.prices
-    read_many = getattr(repository, "read_many", None)
-    if read_many is not None:
-        by_id = await read_many(ids, start, end)
-        return [by_id[i] for i in ids]
-    return list(await asyncio.gather(*(repository.read(i, start, end) for i in ids)))
+    """Bars of each asset, in ``ids`` order (the SQL adapter reads them in one query)."""
+    by_id = await container.repositories.prices.read_many(ids, start, end)
+    return [by_id[i] for i in ids]
 
 
 @router.get(
@@ -135,7 +135,10 @@ async def prices(
     request: Request,
     container: Container,
     _: Reader,
-    asset_id: Annotated[list[int], Query(min_length=1, description="Repeat for each asset")],
+    asset_id: Annotated[
+        list[Annotated[int, Field(ge=1, le=MAX_ASSET_ID)]],
+        Query(min_length=1, description="Repeat for each asset"),
+    ],
     start: Start = None,
     end: End = None,
     fields: Fields = None,

@@ -209,3 +209,17 @@ async def test_concurrent_writers_of_one_asset_both_land(repos: Repositories) ->
     stored = await repos.prices.read(asset_id)
     assert stored["date"].tolist() == [date(2024, 1, 1) + timedelta(days=i) for i in range(30)]
     assert stored["close"].iloc[-1] == 519.0
+
+
+async def test_read_many_returns_what_read_returns_for_every_asked_id(repos: Repositories) -> None:
+    first, second = (await _asset_id(repos)), (await _asset_id(repos))
+    await repos.prices.upsert(first, make_bars(10))
+    await repos.prices.upsert(second, make_bars(4))
+    window = (date(2024, 1, 3), date(2024, 1, 8))
+
+    many = await repos.prices.read_many([second, first, 31337], *window)
+
+    assert set(many) == {first, second, 31337}
+    for asset_id in (first, second):
+        pd.testing.assert_frame_equal(many[asset_id], await repos.prices.read(asset_id, *window))
+    assert many[31337].empty and tuple(many[31337].columns) == BAR_COLUMNS
