@@ -10,12 +10,12 @@ from gateway.container import GatewayContainer
 from gateway.observability import GatewayMetrics
 
 
-def get_container(request: Request) -> GatewayContainer:
+async def get_container(request: Request) -> GatewayContainer:
     container: GatewayContainer = request.app.state.container
     return container
 
 
-def get_metrics(request: Request) -> GatewayMetrics:
+async def get_metrics(request: Request) -> GatewayMetrics:
     metrics: GatewayMetrics = request.app.state.metrics
     return metrics
 
