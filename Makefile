@@ -43,7 +43,7 @@ typecheck: $(STAMP)
 # The full suite: static checks, then unit, integration (PostgreSQL + local SQS), contract,
 # end-to-end and the fault scenarios. Heavier variants: make chaos, make soak, make bench-*.
 test: $(STAMP) lint imports typecheck
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

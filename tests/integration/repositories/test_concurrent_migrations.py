@@ -20,10 +20,22 @@ pytestmark = pytest.mark.postgres
 async def test_concurrent_migrations_serialise_on_postgres(postgres_server: str) -> None:
     url = await create_database(postgres_server, prefix="ii_migrate")
     try:
-        code = "import sys; from adapters.sqlalchemy import run_migrations; run_migrations(sys.argv[1])"
+        # Every process imports first, then all start migrating at the same instant (without
+        # the lock, two of them create alembic_version at once and one fails).
+        code = (
+            "import sys, time; from adapters.sqlalchemy import run_migrations; "
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); run_migrations(sys.argv[1])"
+        )
+        start_at = str(time.time() + 40)
         processes = [
             await asyncio.create_subprocess_exec(
-                sys.executable, "-c", code, url, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                sys.executable,
+                "-c",
+                code,
+                url,
+                start_at,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
             for _ in range(3)
         ]
