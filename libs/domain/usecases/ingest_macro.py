@@ -53,14 +53,7 @@ class IngestMacro:
         heartbeat: Callable[[], Awaitable[None]] | None = None,
     ) -> IngestionRun:
         recorder = await RunRecorder.start(
-            self._repos.runs,
-            self._clock,
-            run_id=run_id,
-            command=command,
-            command_type=command.type,
-            trigger=command.effective_trigger(),
-            parent_id=command.parent_run_id,
-            dry_run=command.dry_run,
+            self._repos.runs, self._clock, run_id=run_id, command=command
         )
         catalog = {s.code: s for s in self._provider.catalog()}
         if not command.dry_run:

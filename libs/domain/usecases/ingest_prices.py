@@ -102,14 +102,7 @@ class IngestPrices:
         heartbeat: Callable[[], Awaitable[None]] | None = None,
     ) -> IngestionRun:
         recorder = await RunRecorder.start(
-            self._repos.runs,
-            self._clock,
-            run_id=run_id,
-            command=command,
-            command_type=command.type,
-            trigger=command.effective_trigger(),
-            parent_id=command.parent_run_id,
-            dry_run=command.dry_run,
+            self._repos.runs, self._clock, run_id=run_id, command=command
         )
         assets = await self._resolve_assets(command, recorder)
         if command.parent_run_id is None and len(assets) > self._options.batch_size:

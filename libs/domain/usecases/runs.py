@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from domain.messages import UpdateMacro, UpdatePrices
-from domain.model import IngestionRun, RunStatus, RunTrigger
+from domain.model import IngestionRun, RunStatus
 from domain.ports import Clock, IngestionRunRepository, Telemetry
 
 # A run lists at most this many failures and issues; the counts stay exact beyond it.
@@ -38,22 +38,19 @@ class RunRecorder:
         *,
         run_id: uuid.UUID,
         command: UpdatePrices | UpdateMacro,
-        command_type: str,
-        trigger: RunTrigger,
-        parent_id: uuid.UUID | None,
-        dry_run: bool,
     ) -> RunRecorder:
+        """Open (or, for a redelivered message, reopen) the run of ``command``."""
         now = clock.now()
         run = IngestionRun(
             id=run_id,
             command=command.model_dump(mode="json", exclude_none=True),
-            command_type=command_type,
-            trigger=trigger,
+            command_type=command.type,
+            trigger=command.effective_trigger(),
             status=RunStatus.RUNNING,
             started_at=now,
             heartbeat_at=now,
-            parent_id=parent_id,
-            dry_run=dry_run,
+            parent_id=command.parent_run_id,
+            dry_run=command.dry_run,
         )
         existing = await runs.get(run_id)
         if existing is None:
