@@ -24,8 +24,10 @@ _CAP_TOLERANCE = 1e-9
 # the rounding of c − Σv.
 _KKT_TOLERANCE = 1e-13
 # Batched moments are computed in chunks of at most this many window elements (decisions ×
-# sessions × assets), so the engine's memory stays a small multiple of the panel's.
+# sessions × assets) — and never more than the panel holds — so the engine's memory stays a
+# small multiple of the panel's whatever its size.
 _CHUNK_ELEMENTS = 1_000_000
+_MIN_CHUNK_ELEMENTS = 50_000
 
 
 def ledoit_wolf(returns: np.ndarray) -> np.ndarray:
@@ -50,9 +52,12 @@ def ledoit_wolf(returns: np.ndarray) -> np.ndarray:
     return result
 
 
-def chunks(count: int, window: int, assets: int) -> list[slice]:
+def chunks(count: int, window: int, assets: int, panel_elements: int | None = None) -> list[slice]:
     """Consecutive slices of ``count`` decisions whose stacked windows fit the chunk budget."""
-    size = max(1, _CHUNK_ELEMENTS // max(1, (window + 1) * assets))
+    budget = _CHUNK_ELEMENTS
+    if panel_elements is not None:
+        budget = min(budget, max(_MIN_CHUNK_ELEMENTS, panel_elements))
+    size = max(1, budget // max(1, (window + 1) * assets))
     return [slice(a, min(a + size, count)) for a in range(0, count, size)]
 
 

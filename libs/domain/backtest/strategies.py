@@ -230,7 +230,7 @@ OptimizerFn = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray |
 
 
 def _blocks(
-    valid: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    valid: np.ndarray, lo: np.ndarray, hi: np.ndarray, panel_elements: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Runs of consecutive solvable decisions with the same eligible columns: (rows, columns).
     Their covariances are estimated together (optimize.window_moments), chunked to bound memory."""
@@ -243,7 +243,7 @@ def _blocks(
     for run in np.split(rows, changed):
         columns = np.flatnonzero(valid[run[0]])
         longest = int((hi[run] - lo[run]).max())
-        for part in optimize.chunks(len(run), longest, len(columns)):
+        for part in optimize.chunks(len(run), longest, len(columns), panel_elements):
             blocks.append((run[part], columns))
     return blocks
 
@@ -259,7 +259,7 @@ def _optimised(
     previous: np.ndarray | None = None
     previous_columns: np.ndarray | None = None
     growth = ctx.cash_growth
-    for rows, columns in _blocks(valid, start, ctx.decisions):
+    for rows, columns in _blocks(valid, start, ctx.decisions, ctx.prices.size):
         lo, hi = start[rows], ctx.decisions[rows]
         covs, means = optimize.window_moments(ctx.prices, lo, hi, columns)
         rf_daily = (growth[hi] / growth[lo]) ** (1.0 / (hi - lo)) - 1.0
