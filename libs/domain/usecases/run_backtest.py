@@ -27,7 +27,8 @@ from domain.errors import DomainError, InvalidRequest, PermanentFailure, Retryab
 from domain.model import Asset, BacktestJob, BacktestResult, Currency, JobStatus
 from domain.ports import Clock, Repositories, Telemetry
 
-RISK_FREE_SERIES = "DTB3"
+# The risk-free series when the request names none; used only where it is stored.
+DEFAULT_RISK_FREE_SERIES = "DTB3"
 FX_SERIES = "DEXKOUS"  # KRW per USD
 # Prices are loaded before ``start`` for the strategy's warm-up (its lookback) plus a margin for
 # holidays, so signals have data on the first decision date.
@@ -145,7 +146,7 @@ class RunBacktestJob:
             currencies=currencies,
             benchmark=benchmark,
             benchmark_currency=benchmark_currency,
-            risk_free=await self._macro_series(RISK_FREE_SERIES, start, spec),
+            risk_free=await self._risk_free(spec, start),
             fx=await self._macro_series(FX_SERIES, start, spec) if needs_fx else None,
         )
         return data, {labels[a.ticker_key]: a.id for a in universe}
@@ -159,6 +160,15 @@ class RunBacktestJob:
         assert asset.id is not None
         frame = await self._repos.prices.read_adj_close([asset.id], start, spec.end)
         return frame[asset.id].rename(asset.ticker), asset.currency
+
+    async def _risk_free(self, spec: BacktestSpec, start: Any) -> pd.Series | None:
+        """The series the request names (it must exist), else DTB3 where it is stored."""
+        if spec.risk_free is None:
+            return await self._macro_series(DEFAULT_RISK_FREE_SERIES, start, spec)
+        series = await self._macro_series(spec.risk_free, start, spec)
+        if series is None:
+            raise PermanentFailure(f"risk-free series {spec.risk_free} has no observations")
+        return series
 
     async def _macro_series(self, code: str, start: Any, spec: BacktestSpec) -> pd.Series | None:
         frame = await self._repos.macro.read_observations(code, start, spec.end)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+import pandas as pd
 import pytest
 
 from adapters.clock import ManualClock
 from adapters.memory import build_memory_repositories
-from domain.model import BacktestJob, JobStatus
+from domain.model import BacktestJob, JobStatus, MacroFrequency, MacroSeries
 from domain.usecases.run_backtest import RunBacktestJob
 from tests.unit.usecases.factories import bars, business_days, us_asset
 
@@ -87,3 +88,40 @@ async def test_a_cancelled_job_is_not_run(world):
     assert await run_job(job.id) is None
     assert (await repos.jobs.get(job.id)).status is JobStatus.CANCELLED
     assert await repos.results.get(job.id) is None
+
+
+async def test_a_named_risk_free_series_without_data_fails_the_job_with_the_reason(world):
+    repos, clock, run_job = world
+    job = await queued(repos, clock, {**SPEC, "risk_free": "NOPE"})
+
+    assert await run_job(job.id) is JobStatus.FAILED
+    assert "risk-free series NOPE" in (await repos.jobs.get(job.id)).error
+
+
+async def test_the_named_risk_free_series_is_the_one_cash_earns(world):
+    repos, clock, run_job = world
+    days = [d.date() for d in pd.bdate_range("2019-01-01", "2020-12-31")]
+    await repos.macro.upsert_series(
+        [
+            MacroSeries(
+                code="MYRATE",
+                name="test rate",
+                frequency=MacroFrequency.DAILY,
+                units="percent, annualised",
+            )
+        ]
+    )
+    await repos.macro.upsert_observations("MYRATE", pd.DataFrame({"date": days, "value": 36.0}))
+    plain = await queued(
+        repos,
+        clock,
+        {**SPEC, "strategy": {"type": "fixed_weights", "params": {"weights": {"SPY": 0.5}}}},
+    )
+    earning = await queued(repos, clock, {**plain.spec, "risk_free": "MYRATE"})
+
+    await run_job(plain.id)
+    await run_job(earning.id)
+
+    without = (await repos.results.get(plain.id)).metrics["total_return"]
+    with_rate = (await repos.results.get(earning.id)).metrics["total_return"]
+    assert with_rate > without  # half the book in cash at 36 % a year shows
