@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -190,10 +191,8 @@ def _unique(assets: list[Asset]) -> list[Asset]:
 
 def _labels(assets: list[Asset]) -> dict[str, str]:
     """Column labels: the ticker, qualified by market only when two markets share it."""
-    tickers = [a.ticker for a in assets]
-    return {
-        a.ticker_key: a.ticker if tickers.count(a.ticker) == 1 else a.ticker_key for a in assets
-    }
+    shared = {t for t, n in Counter(a.ticker for a in assets).items() if n > 1}
+    return {a.ticker_key: a.ticker_key if a.ticker in shared else a.ticker for a in assets}
 
 
 def _series_json(series: pd.Series) -> dict[str, list[Any]]:
