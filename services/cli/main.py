@@ -9,9 +9,11 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
+SERVICES = ("gateway", "ingestor", "backtester")
 COMMANDS = ("gateway", "ingestor", "backtester", "migrate", "seed", "send", "local-sqs", "dev")
 
 
@@ -54,10 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
 _SINGLE_THREADED_BLAS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def _exit_cleanly_on_signals() -> None:
+    """Until a service installs its own handling, SIGTERM/SIGINT end it with exit 0: a task that
+    ECS stops while it is still importing has nothing to drain. Installed before the heavy
+    imports; uvicorn also re-raises the signal through this handler after draining."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _raise_clean_exit)
+
+
+def _raise_clean_exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     for variable in _SINGLE_THREADED_BLAS:
         os.environ.setdefault(variable, "1")
     args = build_parser().parse_args(argv)
+    if args.command in SERVICES:
+        _exit_cleanly_on_signals()
     if args.command == "gateway":
         from cli.processes import serve_gateway
 

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from adapters.settings import GatewaySettings, LoggingSettings, WorkerRuntimeSettings
 from adapters.worker import Worker, WorkerSettings, configure_json_logging
 
 log = logging.getLogger("insight_invest")
+T = TypeVar("T")
 
 
 def serve_gateway(host: str | None, port: int | None, workers: int) -> int:
@@ -20,9 +22,7 @@ def serve_gateway(host: str | None, port: int | None, workers: int) -> int:
     configure_json_logging(LoggingSettings().log_level)
     settings = GatewaySettings()
     # uvicorn drains connections on SIGTERM/SIGINT and then re-raises the signal through the
-    # handler that was installed before it started: make that a clean exit 0, as the workers do.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _exit_cleanly)
+    # handler that was installed before it started (cli.main's, before any import): exit 0.
     uvicorn.run(
         "gateway.app:create_app_from_env",
         factory=True,
@@ -35,10 +35,6 @@ def serve_gateway(host: str | None, port: int | None, workers: int) -> int:
         timeout_graceful_shutdown=20,
     )
     return 0
-
-
-def _exit_cleanly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
 
 
 def worker_settings(runtime: WorkerRuntimeSettings) -> WorkerSettings:
@@ -59,11 +55,14 @@ async def serve_ingestor() -> int:
     from ingestor.handlers import build_handlers, maintain_runs
 
     configure_json_logging(LoggingSettings().log_level)
-    async with build_ingestor() as container:
+    stop = _stop_on_signals()
+    async with _open_unless_stopped(build_ingestor(), stop) as container:
+        if container is None:
+            return 0
         worker = Worker(
             container.queue, build_handlers(container), worker_settings(container.settings.worker)
         )
-        return await _run_with_stop(worker, maintenance=lambda: maintain_runs(container))
+        return await _run_with_stop(worker, stop, maintenance=lambda: maintain_runs(container))
 
 
 async def serve_backtester() -> int:
@@ -71,25 +70,60 @@ async def serve_backtester() -> int:
     from backtester.handlers import build_handlers, requeue_stale_jobs
 
     configure_json_logging(LoggingSettings().log_level)
-    async with build_backtester() as container:
+    stop = _stop_on_signals()
+    async with _open_unless_stopped(build_backtester(), stop) as container:
+        if container is None:
+            return 0
         worker = Worker(
             container.queue, build_handlers(container), worker_settings(container.settings.worker)
         )
         return await _run_with_stop(
             worker,
+            stop,
             maintenance=lambda: requeue_stale_jobs(container),
             every_s=container.settings.jobs.job_sweep_every_seconds,
         )
 
 
-async def _run_with_stop(
-    worker: Worker, *, maintenance: Callable[[], Awaitable[None]], every_s: float = 30.0
-) -> int:
-    """Run the worker until SIGTERM/SIGINT; a periodic maintenance task runs beside it."""
+def _stop_on_signals() -> asyncio.Event:
+    """Route SIGTERM/SIGINT to an event before anything is opened, so a task that ECS stops
+    while it is still starting (waiting on the database or the queue) exits 0 too."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+@contextlib.asynccontextmanager
+async def _open_unless_stopped(
+    opener: contextlib.AbstractAsyncContextManager[T], stop: asyncio.Event
+) -> AsyncIterator[T | None]:
+    """Enter ``opener`` unless ``stop`` is set first; then yield None, having closed whatever
+    was half-opened (cancellation unwinds the opener's own exit stack)."""
+    async with contextlib.AsyncExitStack() as stack:
+        opening = asyncio.ensure_future(stack.enter_async_context(opener))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not opening.done():
+            opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await opening
+            log.info("stopped while starting")
+            yield None
+            return
+        yield opening.result()
+
+
+async def _run_with_stop(
+    worker: Worker,
+    stop: asyncio.Event,
+    *,
+    maintenance: Callable[[], Awaitable[None]],
+    every_s: float = 30.0,
+) -> int:
+    """Run the worker until ``stop`` (SIGTERM/SIGINT); a periodic maintenance task runs beside it."""
 
     async def periodically() -> None:
         while not stop.is_set():
