@@ -17,8 +17,7 @@ from domain.backtest.panel import (
     Panel,
     asof,
     cash_growth,
-    fill_prices,
-    first_valid_index,
+    repair_columns,
     resolve_base_currency,
     to_base,
 )
@@ -113,8 +112,12 @@ def _columns(spec: BacktestSpec, prices: pd.DataFrame) -> tuple[tuple[str, ...],
 
     Columns are matched by universe item (ticker or id as text); when the loader already labelled
     one column per universe item (ids resolved to tickers), its columns are taken in order."""
-    columns = pd.Index([str(c) for c in prices.columns])
     wanted = tuple(str(item) for item in spec.universe)
+    if len(prices.columns) == len(wanted) and all(
+        str(c) == w for c, w in zip(prices.columns, wanted, strict=True)
+    ):  # the usual case, the panel is in universe order: no index to build
+        return wanted, np.arange(len(wanted))
+    columns = pd.Index([str(c) for c in prices.columns])
     where = columns.get_indexer(pd.Index(wanted))
     if (where >= 0).all():
         return wanted, where
@@ -129,27 +132,38 @@ def _columns(spec: BacktestSpec, prices: pd.DataFrame) -> tuple[tuple[str, ...],
     )
 
 
-def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
+def _raw_prices(
+    data: MarketData, where: np.ndarray, end: pd.Timestamp
+) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """The universe's closes up to ``end``, sorted by date: a row-major (C) copy. pandas hands
+    out a column-major view, but the NAV's per-segment mat-vecs and every signal read whole
+    sessions (rows); rows contiguous make both faster."""
     prices = data.prices
-    labels, where = _columns(spec, prices)
     index = pd.DatetimeIndex(prices.index)
-    order = None if index.is_monotonic_increasing else np.argsort(index.asi8, kind="stable")
+    stamps = index.asi8  # int64 stamps: a sortedness check without building pandas' engine
+    order = None if (stamps[1:] >= stamps[:-1]).all() else np.argsort(stamps, kind="stable")
     if order is not None:
         index = index[order]
-    stop = int(index.searchsorted(pd.Timestamp(spec.end), side="right"))
+    stop = int(index.searchsorted(end, side="right"))
     values = prices.to_numpy(dtype=float)
-    # Row-major (C) copy: pandas hands out a column-major view, but the NAV's per-segment
-    # mat-vecs and every signal read whole sessions (rows); rows contiguous make both faster.
-    raw = np.array(values[:stop] if order is None else values[order[:stop]], order="C")
-    if not np.array_equal(where, np.arange(raw.shape[1])):
-        raw = raw[:, where]
-    dates = index[:stop]
-    holes = np.isnan(raw)
-    has_bar: np.ndarray = ~holes.all(axis=1)  # sessions where no asset traded are dropped
-    if not has_bar.all():
-        keep = np.flatnonzero(has_bar)
-        raw, dates, holes = raw[keep], dates[keep], holes[keep]
-    missing: np.ndarray | None = holes  # reused below unless prices change
+    rows = values[:stop] if order is None else values[order[:stop]]
+    identity = len(where) == values.shape[1] and bool((where == np.arange(len(where))).all())
+    raw = np.array(rows if identity else rows[:, where], order="C")
+    return raw, index[:stop]
+
+
+def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
+    labels, where = _columns(spec, data.prices)
+    raw, dates = _raw_prices(data, where, pd.Timestamp(spec.end))
+    # One pass finds the columns with a hole or a non-positive close (NaN > 0 is False); every
+    # later repair touches only those. A session with no bar at all needs every column to have
+    # a hole, so the (rare) row check runs only then.
+    clean = np.asarray((raw > 0).all(axis=0))
+    if not clean.any() and len(raw):
+        has_bar: np.ndarray = ~np.isnan(raw).all(axis=1)  # sessions where no asset traded
+        if not has_bar.all():
+            keep = np.flatnonzero(has_bar)
+            raw, dates = raw[keep], dates[keep]
     start_idx = int(dates.searchsorted(pd.Timestamp(spec.start)))
     if start_idx >= len(dates) - 1:
         raise UnrunnableBacktest(
@@ -161,23 +175,16 @@ def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
     for currency in {data.currencies.get(label) for label in labels} - {None, base}:
         cols = [j for j, label in enumerate(labels) if data.currencies.get(label) == currency]
         raw[:, cols] = to_base(raw[:, cols], currency, base, fx)
-        missing = None
-    nonpositive = raw <= 0  # a zero or negative close is a missing bar, never a price
-    if nonpositive.any():
-        raw[nonpositive] = np.nan
-        missing = None
-    if missing is None:
-        missing = np.isnan(raw)
+        clean[cols] = (raw[:, cols] > 0).all(axis=0)  # a missing FX quote is a hole too
     benchmark = None
     if data.benchmark is not None:
         bench = asof(data.benchmark, dates)
         benchmark = to_base(bench, data.benchmark_currency, base, fx)
-    first_valid = first_valid_index(raw, missing)
     return Panel(
         dates=dates,
         labels=labels,
-        prices=fill_prices(raw, first_valid, missing),
-        first_valid=first_valid,
+        prices=raw,
+        first_valid=repair_columns(raw, np.flatnonzero(~clean)),
         start_idx=start_idx,
         cash_growth=cash_growth(data.risk_free, dates),
         benchmark=benchmark,

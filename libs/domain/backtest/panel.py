@@ -39,6 +39,15 @@ class Panel:
 
 def asof(series: pd.Series, dates: pd.DatetimeIndex) -> np.ndarray:
     """The last observation on or before each date (NaN before the first one)."""
+    stamps = dates.asi8
+    if (
+        len(series) == len(dates)
+        and (stamps[1:] > stamps[:-1]).all()
+        and series.index.equals(dates)
+        and not series.hasnans
+    ):  # already on the dates (a benchmark column of the panel): every date is its own as-of
+        same: np.ndarray = series.to_numpy(dtype=float, copy=True)
+        return same
     clean = series
     if clean.hasnans:
         clean = clean.dropna()
@@ -96,39 +105,47 @@ def cash_growth(risk_free: pd.Series | None, dates: pd.DatetimeIndex) -> np.ndar
     return growth
 
 
-def first_valid_index(prices: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
-    """First session with a price, per column (``n_days`` if never); ``missing`` is
-    ``isnan(prices)`` when the caller already has it. Only columns with a hole are searched."""
-    if missing is None:
-        missing = np.isnan(prices)
-    result: np.ndarray = np.zeros(prices.shape[1], dtype=np.intp)
-    columns = np.flatnonzero(missing.any(axis=0))
-    if len(columns):
-        valid = ~missing[:, columns]
-        result[columns] = np.where(valid.any(axis=0), valid.argmax(axis=0), prices.shape[0])
-    return result
-
-
-def fill_prices(
-    prices: np.ndarray, first_valid: np.ndarray, missing: np.ndarray | None = None
-) -> np.ndarray:
-    """Carry the last close over sessions without a bar; in place, vectorised, column-wise.
+def repair_columns(prices: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Carry the last close over sessions without a bar, in place, and return each asset's first
+    session with a price (``n_days`` if never). Only ``columns`` (those with a hole or a
+    non-positive close, which is a missing bar, never a price) are touched; vectorised.
 
     Sessions before an asset's first bar get its first close: a finite placeholder the engine
     never values a holding at (it never holds an unlisted asset, and ``first_valid`` gates every
-    signal), so no NaN can leak into a NAV and no price is ever zero. ``missing`` is
-    ``isnan(prices)`` when the caller already has it."""
-    if missing is None:
-        missing = np.isnan(prices)
-    columns = np.flatnonzero(missing.any(axis=0))
+    signal), so no NaN can leak into a NAV and no price is ever zero."""
+    n = prices.shape[0]
+    first_valid: np.ndarray = np.zeros(prices.shape[1], dtype=np.intp)
     if len(columns) == 0:
-        return prices
+        return first_valid
     sub = prices[:, columns]
-    rows = np.where(missing[:, columns], 0, np.arange(len(prices))[:, None])
+    valid = sub > 0  # False on NaN
+    found = valid.any(axis=0)
+    first = np.where(found, valid.argmax(axis=0), n)
+    first_valid[columns] = first
+    # Most gaps are a late listing: every bar from the first on. Those columns need only their
+    # head set to the first close (or to 1.0 if they never trade); the rest carry closes forward.
+    late_only = valid.sum(axis=0) == n - first
+    for j, column, head in zip(
+        np.flatnonzero(late_only).tolist(),
+        columns[late_only].tolist(),
+        first[late_only].tolist(),
+        strict=True,
+    ):
+        prices[:head, column] = sub[head, j] if head < n else 1.0
+    gaps = ~late_only
+    if gaps.any():
+        prices[:, columns[gaps]] = _carry_forward(sub[:, gaps], valid[:, gaps], first[gaps])
+    return first_valid
+
+
+def _carry_forward(sub: np.ndarray, valid: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Each entry replaced by the last valid one at or before it (the first one before it;
+    1.0 in a column without any)."""
+    n = len(sub)
+    found = first < n
+    rows = np.where(valid, np.arange(n)[:, None], 0)
     np.maximum.accumulate(rows, axis=0, out=rows)
-    never = first_valid[columns] >= len(prices)
-    rows = np.maximum(rows, np.where(never, 0, first_valid[columns])[None, :])
+    np.maximum(rows, np.where(found, first, 0)[None, :], out=rows)
     filled = np.take_along_axis(sub, rows, axis=0)
-    filled[:, never] = 1.0  # never traded in the window: never eligible either
-    prices[:, columns] = filled
-    return prices
+    filled[:, ~found] = 1.0  # never traded in the window: never eligible either
+    return filled
