@@ -71,6 +71,10 @@ class Asset:
     sector: str | None = None
     active: bool = True
     id: int | None = None
+    # The store's revision of this asset's prices as of when the asset was read: every price
+    # write bumps it in the same transaction, so equal revisions mean equal bars (caches and
+    # ETags key on it). A version stamp, not part of the asset's value: not compared.
+    prices_revision: int = field(default=0, compare=False)
 
     @property
     def provider_symbol(self) -> str:

@@ -120,12 +120,14 @@ class InMemoryAssetRepository:
         out: list[Asset] = []
         for asset in assets:
             existing = by_key.get((asset.market, asset.ticker))
+            revision = 0
             if existing is not None and existing.id is not None:
-                asset_id = existing.id
+                asset_id, revision = existing.id, existing.prices_revision
             else:
                 asset_id = self._s.next_asset_id
                 self._s.next_asset_id += 1
-            stored = asset.with_id(asset_id)
+            # Updating an asset's attributes keeps its prices' revision, as the SQL stores do.
+            stored = replace(asset.with_id(asset_id), prices_revision=revision)
             self._s.assets[asset_id] = stored
             by_key[(asset.market, asset.ticker)] = stored
             out.append(stored)
@@ -227,12 +229,14 @@ class InMemoryPriceRepository:
         old = self._s.prices.get(asset_id)
         merged = new if old is None else pd.concat([old, new], ignore_index=True)
         self._s.prices[asset_id] = normalize_bars(merged)
+        self._bump_revision(asset_id)
         return len(new)
 
     async def replace(self, asset_id: int, bars: pd.DataFrame) -> int:
         self._require_asset(asset_id)
         new = normalize_bars(bars)
         self._s.prices[asset_id] = new
+        self._bump_revision(asset_id)
         return len(new)
 
     async def upsert_many(self, batch: dict[int, pd.DataFrame]) -> int:
@@ -243,6 +247,11 @@ class InMemoryPriceRepository:
         if asset_id is not None:
             return len(self._s.prices.get(asset_id, ()))
         return sum(len(f) for f in self._s.prices.values())
+
+    def _bump_revision(self, asset_id: int) -> None:
+        """Every write bumps the asset's ``prices_revision``, as the SQL stores do."""
+        asset = self._s.assets[asset_id]
+        self._s.assets[asset_id] = replace(asset, prices_revision=asset.prices_revision + 1)
 
     def _require_asset(self, asset_id: int) -> None:
         # Mirrors the foreign key of the SQL stores: bars of an unknown asset are refused.

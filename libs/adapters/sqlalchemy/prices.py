@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -222,6 +222,7 @@ class SqlaPriceRepository:
         frame = normalized(bars)
         async with transaction(self._engine) as conn:
             await _lock_assets(conn, [asset_id])
+            await _bump_revisions(conn, [asset_id])
             await conn.execute(delete(prices).where(prices.c.asset_id == asset_id))
             await self._insert_new(conn, bar_records(asset_id, frame))
         return len(frame)
@@ -235,6 +236,7 @@ class SqlaPriceRepository:
             return 0
         async with transaction(self._engine) as conn:
             last_dates = await _lock_assets(conn, list(frames))
+            await _bump_revisions(conn, list(frames))
             new: list[Record] = []
             overlap: list[Record] = []
             for asset_id, frame in frames.items():
@@ -293,6 +295,13 @@ async def _lock_assets(conn: AsyncConnection, asset_ids: list[int]) -> dict[int,
     last = select(func.max(prices.c.date)).where(prices.c.asset_id == assets.c.id).scalar_subquery()
     stmt = select(assets.c.id, last.label("last")).where(assets.c.id.in_(asset_ids))
     return {row.id: row.last for row in await conn.execute(stmt) if row.last is not None}
+
+
+async def _bump_revisions(conn: AsyncConnection, asset_ids: list[int]) -> None:
+    """Bump the assets' ``prices_revision`` in the writing transaction: it commits with the
+    bars, so a revision read never names bars older than it (readers' caches key on it)."""
+    stmt = update(assets).where(assets.c.id.in_(asset_ids))
+    await conn.execute(stmt.values(prices_revision=assets.c.prices_revision + 1))
 
 
 def _split_after(frame: pd.DataFrame, last: date | None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -101,6 +102,7 @@ def _asset(row: Any) -> Asset:
         asset_type=AssetType(row.asset_type),
         sector=row.sector,
         active=row.active,
+        prices_revision=row.prices_revision,
     )
 
 
@@ -134,6 +136,10 @@ def _asset_values(asset: Asset) -> dict[str, Any]:
     }
 
 
+def _stored(asset: Asset, asset_id: int, prices_revision: int) -> Asset:
+    return replace(asset.with_id(asset_id), prices_revision=prices_revision)
+
+
 class SqlaAssetRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -149,12 +155,12 @@ class SqlaAssetRepository:
             stmt = stmt.on_conflict_do_update(index_elements=["market", "ticker"], set_=updatable)
             await conn.execute(stmt, builtins.list(unique.values()))
             rows = await conn.execute(
-                select(assets.c.id, assets.c.market, assets.c.ticker).where(
-                    tuple_(assets.c.market, assets.c.ticker).in_(builtins.list(unique))
-                )
+                select(
+                    assets.c.id, assets.c.market, assets.c.ticker, assets.c.prices_revision
+                ).where(tuple_(assets.c.market, assets.c.ticker).in_(builtins.list(unique)))
             )
-            ids = {(r.market, r.ticker): r.id for r in rows}
-        return [a.with_id(ids[(a.market.value, a.ticker)]) for a in assets_in]
+            stored = {(r.market, r.ticker): (r.id, r.prices_revision) for r in rows}
+        return [_stored(a, *stored[(a.market.value, a.ticker)]) for a in assets_in]
 
     async def get(self, asset_id: int) -> Asset | None:
         if not _INT32_MIN <= asset_id <= _INT32_MAX:  # no such key can be stored

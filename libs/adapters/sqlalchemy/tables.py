@@ -5,6 +5,7 @@ and must match the latest revision (a test compares them)."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -48,6 +49,9 @@ assets = Table(
     Column("asset_type", String(16), nullable=False),
     Column("sector", String(100)),
     Column("active", Boolean, nullable=False, server_default=true()),
+    # Bumped by every price write of the asset, in the same transaction (adapters.sqlalchemy.
+    # prices): readers key caches and ETags of its price series on it.
+    Column("prices_revision", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("market", "ticker"),
 )
 # Tickers resolve case-insensitively (AssetRepository.find).
