@@ -12,7 +12,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from domain.backtest.errors import UnrunnableBacktest
-from domain.backtest.metrics import Calendar, analytics, compute_metrics
+from domain.backtest.metrics import Calendar, analytics, compute_metrics, drawdown_episodes
 from domain.backtest.panel import (
     Panel,
     asof,
@@ -197,7 +197,9 @@ def decision_sessions(dates: pd.DatetimeIndex, start_idx: int, rebalance: str) -
     if rebalance == "none":
         return np.array([start_idx])
     months = _PERIOD_MONTHS[rebalance]
-    code = (np.asarray(dates.year) * 12 + np.asarray(dates.month) - 1) // months
+    wall = dates if dates.tz is None else dates.tz_localize(None)
+    # Months since 1970-01; 1970 × 12 is a multiple of every period, so periods split the same.
+    code = wall.values.astype("datetime64[M]").astype(np.int64) // months
     # The panel's last session is never a known period end (the next session is unseen).
     ends = np.flatnonzero(code[1:] != code[:-1])
     ends = ends[ends > start_idx]
@@ -297,6 +299,7 @@ def _outcome(spec: BacktestSpec, panel: Panel, sim: Simulation) -> BacktestOutco
         if len(first):
             bench_nav = bench / bench[first[0]] * spec.initial_capital
     turnover = float(sim.turnover[1:].sum()) / 2.0  # one-way, the initial purchase excluded
+    episodes = drawdown_episodes(sim.nav)
     metrics = compute_metrics(
         sim.nav,
         cal,
@@ -304,6 +307,7 @@ def _outcome(spec: BacktestSpec, panel: Panel, sim: Simulation) -> BacktestOutco
         bench_nav,
         turnover=turnover,
         fees=float(sim.fees.sum()),
+        episodes=episodes,
     )
     return BacktestOutcome(
         nav=pd.Series(sim.nav, index=window, name="nav"),
@@ -315,7 +319,7 @@ def _outcome(spec: BacktestSpec, panel: Panel, sim: Simulation) -> BacktestOutco
         drifted_weights=sim.drifted,
         records=lambda: _records(panel, sim),
         metrics=metrics,
-        analytics=analytics(sim.nav, cal),
+        analytics=analytics(sim.nav, cal, episodes),
         turnover=sim.turnover.tolist(),
         fees=sim.fees.tolist(),
         base_currency=panel.base_currency,

@@ -30,7 +30,15 @@ class Calendar:
     days: np.ndarray  # calendar day number of each session
 
     def iso(self, session: int) -> str:
-        return str(self.dates[session].date().isoformat())
+        if self.dates.tz is not None:  # the local date
+            return str(self.dates[session].date().isoformat())
+        return str(np.datetime_as_string(self.dates.values[session].astype("datetime64[D]")))
+
+    def month_end_dates(self) -> list[str]:
+        """ISO dates of ``month_ends`` (the rolling windows' dates are suffixes of it)."""
+        day = self.dates.values[self.month_ends].astype("datetime64[D]")
+        result: list[str] = np.datetime_as_string(day).tolist()
+        return result
 
     @classmethod
     def of(cls, dates: pd.DatetimeIndex) -> Calendar:
@@ -38,7 +46,7 @@ class Calendar:
         days = day.astype(np.int64)
         years = float(days[-1] - days[0]) / DAYS_PER_YEAR
         month_code = day.astype("datetime64[M]").astype(np.int64)
-        year = day.astype("datetime64[Y]").astype(np.int64)
+        year = month_code // 12  # months since 1970-01 → years since 1970 (floor, also before)
         last = len(dates) - 1
         month_ends = np.append(np.flatnonzero(month_code[1:] != month_code[:-1]), last)
         year_ends = np.append(np.flatnonzero(year[1:] != year[:-1]), last)
@@ -73,14 +81,31 @@ def _skew_kurt(x: np.ndarray) -> tuple[float, float]:
     if n < 4:
         return float("nan"), float("nan")
     d = x - x.mean()
-    m2 = float((d**2).mean())
+    d2 = d * d  # products, not d**3 / d**4: numpy's float pow is ten times slower
+    m2 = float(d2.mean())
     if m2 == 0:
         return float("nan"), float("nan")
-    m3 = float((d**3).mean())
-    m4 = float((d**4).mean())
+    m3 = float((d2 * d).mean())
+    m4 = float((d2 * d2).mean())
     skew = np.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
     kurt = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2**2 - 3 * (n - 1))
     return float(skew), float(kurt)
+
+
+def quantile(x: np.ndarray, q: float) -> float:
+    """``np.quantile(x, q)`` (linear, Hyndman-Fan type 7, NaN if any NaN) by one partition:
+    numpy's own general path costs several times more on a single quantile."""
+    n = len(x)
+    h = (n - 1) * q  # numpy's virtual index for "linear"
+    lo = min(max(int(np.floor(h)), 0), n - 1)
+    hi = min(lo + 1, n - 1) if 0.0 <= h < n - 1 else lo
+    part = np.partition(x, sorted({lo, hi, n - 1}))
+    if np.isnan(part[-1]):
+        return float("nan")
+    a, b = float(part[lo]), float(part[hi])
+    t = h - np.floor(h) if 0.0 <= h < n - 1 else 0.0
+    diff = b - a
+    return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +151,10 @@ def compute_metrics(
     *,
     turnover: float,
     fees: float,
+    episodes: Episodes | None = None,
 ) -> dict[str, float | None]:
+    """Every metric of docs/engine.md; ``episodes``: ``drawdown_episodes(nav)`` if the caller
+    has it already."""
     daily = nav[1:] / nav[:-1] - 1.0
     excess = daily - cash_returns
     ppy = cal.sessions_per_year
@@ -134,10 +162,11 @@ def compute_metrics(
     cagr = (nav[-1] / nav[0]) ** (1.0 / cal.years) - 1.0 if cal.years > 0 else float("nan")
     vol = daily.std(ddof=1) * np.sqrt(ppy) if len(daily) > 1 else float("nan")
     downside = np.sqrt(np.mean(np.minimum(excess, 0.0) ** 2)) * np.sqrt(ppy)
-    max_dd = float((nav / np.maximum.accumulate(nav)).min() - 1.0)
-    episode_days = _episode_days(drawdown_episodes(nav), cal.days)
+    episodes = drawdown_episodes(nav) if episodes is None else episodes
+    max_dd = float(episodes.path.min())
+    episode_days = _episode_days(episodes, cal.days)
     dd_days = float(episode_days.max()) if len(episode_days) else 0.0
-    var = np.quantile(daily, 1.0 - VAR_LEVEL) if len(daily) else float("nan")
+    var = quantile(daily, 1.0 - VAR_LEVEL) if len(daily) else float("nan")
     tail = daily[daily <= var]
     skew, kurt = _skew_kurt(daily)
     monthly = period_returns(nav, cal.month_ends)
@@ -189,12 +218,15 @@ def _relative(
     if ok.sum() < 3:
         return dict.fromkeys(keys)
     p, b = excess[ok], bench[ok] - cash_returns[ok]
-    cov = np.cov(p, b, ddof=1)
+    p_mean, b_mean = p.mean(), b.mean()
+    dp, db = p - p_mean, b - b_mean
+    # Sample (co)variances, ddof 1 (np.cov's, without its stacking and checks).
+    cov_pb, var_p, var_b = (float(x @ y) / (len(p) - 1) for x, y in ((dp, db), (dp, dp), (db, db)))
     active = daily[ok] - bench[ok]
     with np.errstate(divide="ignore", invalid="ignore"):
-        beta = cov[0, 1] / cov[1, 1]
-        alpha = (p.mean() - beta * b.mean()) * ppy
-        corr = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+        beta = np.float64(cov_pb) / var_b
+        alpha = (p_mean - beta * b_mean) * ppy
+        corr = np.float64(cov_pb) / np.sqrt(var_p * var_b)
         te = active.std(ddof=1) * np.sqrt(ppy)
         ir = active.mean() * ppy / te
     return {
@@ -206,19 +238,24 @@ def _relative(
     }
 
 
-def analytics(nav: np.ndarray, cal: Calendar) -> dict[str, Any]:
-    """Top-5 drawdowns, the monthly returns table and rolling 12/36-month return and vol."""
+def analytics(nav: np.ndarray, cal: Calendar, episodes: Episodes | None = None) -> dict[str, Any]:
+    """Top-5 drawdowns, the monthly returns table and rolling 12/36-month return and vol;
+    ``episodes``: ``drawdown_episodes(nav)`` if the caller has it already."""
+    monthly = period_returns(nav, cal.month_ends)
+    month_end_dates = cal.month_end_dates()
     return {
-        "drawdowns": top_drawdowns(nav, cal),
-        "monthly_returns": monthly_table(nav, cal),
-        "rolling": {str(w): _rolling(nav, cal, w) for w in (12, 36)},
+        "drawdowns": top_drawdowns(nav, cal, episodes=episodes),
+        "monthly_returns": monthly_table(nav, cal, monthly),
+        "rolling": {str(w): _rolling(nav, cal, w, monthly, month_end_dates) for w in (12, 36)},
     }
 
 
-def top_drawdowns(nav: np.ndarray, cal: Calendar, count: int = 5) -> list[dict[str, Any]]:
+def top_drawdowns(
+    nav: np.ndarray, cal: Calendar, count: int = 5, episodes: Episodes | None = None
+) -> list[dict[str, Any]]:
     """The ``count`` deepest episodes: peak, trough, recovery (None while under water), depth,
     sessions peak→trough and trough→recovery, calendar days peak→recovery (or →end)."""
-    ep = drawdown_episodes(nav)
+    ep = drawdown_episodes(nav) if episodes is None else episodes
     days = _episode_days(ep, cal.days)
     out = []
     for k in np.argsort(ep.depths, kind="stable")[:count].tolist():
@@ -237,16 +274,20 @@ def top_drawdowns(nav: np.ndarray, cal: Calendar, count: int = 5) -> list[dict[s
     return out
 
 
-def monthly_table(nav: np.ndarray, cal: Calendar) -> list[dict[str, Any]]:
-    """Year × month returns plus the year's return (first and last periods may be partial)."""
-    monthly = period_returns(nav, cal.month_ends)
+def monthly_table(
+    nav: np.ndarray, cal: Calendar, monthly: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """Year × month returns plus the year's return (first and last periods may be partial);
+    ``monthly``: ``period_returns(nav, cal.month_ends)`` if the caller has it already."""
+    if monthly is None:
+        monthly = period_returns(nav, cal.month_ends)
     yearly = period_returns(nav, cal.year_ends).tolist()
     month_index = cal.month_code[cal.month_ends]
     years = month_index // 12
     first_year = int(years[0])
     grid = np.full((int(years[-1]) - first_year + 1, 12), np.nan)
     grid[years - first_year, month_index % 12] = monthly
-    table = [[None if np.isnan(v) else v for v in row] for row in grid.tolist()]
+    table = [[None if v != v else v for v in row] for row in grid.tolist()]  # NaN → None
     present = np.unique(years) - first_year
     return [
         {"year": first_year + int(i), "months": table[int(i)], "annual": yearly[j]}
@@ -254,19 +295,19 @@ def monthly_table(nav: np.ndarray, cal: Calendar) -> list[dict[str, Any]]:
     ]
 
 
-def _rolling(nav: np.ndarray, cal: Calendar, months: int) -> dict[str, list[Any]]:
+def _rolling(
+    nav: np.ndarray, cal: Calendar, months: int, monthly: np.ndarray, dates: list[str]
+) -> dict[str, list[Any]]:
     """Trailing ``months``-month return and annualised volatility (monthly returns × √12), at
-    each month end with a full window."""
+    each month end with a full window (``monthly``, ``dates``: per month end of ``cal``)."""
     closes = nav[cal.month_ends]
-    monthly = period_returns(nav, cal.month_ends)
     if len(closes) <= months:
         return {"dates": [], "return": [], "volatility": []}
     ret = closes[months:] / closes[:-months] - 1.0
     windows = np.lib.stride_tricks.sliding_window_view(monthly[1:], months)
     vol = windows.std(axis=1, ddof=1) * np.sqrt(12.0)
-    when = cal.dates.values[cal.month_ends[months:]].astype("datetime64[D]")
     return {
-        "dates": np.datetime_as_string(when).tolist(),
+        "dates": dates[months:],
         "return": ret.tolist(),
         "volatility": vol.tolist(),
     }

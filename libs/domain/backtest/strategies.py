@@ -96,8 +96,12 @@ class SignalContext:
         at = self.decisions if sessions is None else sessions
         if months == 0:
             return at.copy()
-        target = self.dates[at] - pd.DateOffset(months=months)
-        return np.asarray(self.dates.searchsorted(target, side="right") - 1)
+        if self.dates.tz is not None:  # wall-clock months across DST shifts: pandas knows how
+            target = self.dates[at] - pd.DateOffset(months=months)
+            return np.asarray(self.dates.searchsorted(target, side="right") - 1)
+        stamps = self.dates.values
+        earlier = months_earlier(stamps[at], months)
+        return np.asarray(stamps.view(np.int64).searchsorted(earlier.view(np.int64), "right") - 1)
 
     def listed_since(self, since: np.ndarray) -> np.ndarray:
         """decisions × assets: the asset has a price at session ``since`` (so a full window)."""
@@ -109,6 +113,21 @@ class SignalContext:
     def label_order(self) -> np.ndarray:
         """Column indices sorted by label: the tie-break order, independent of column order."""
         return np.asarray(sorted(range(len(self.labels)), key=self.labels.__getitem__))
+
+
+def months_earlier(stamps: np.ndarray, months: int) -> np.ndarray:
+    """``stamps − pd.DateOffset(months=months)`` for tz-naive datetime64 values, in numpy: the
+    same day of the month ``months`` earlier, clipped to that month's last day, same time of
+    day (a property test holds it to pandas)."""
+    day = stamps.astype("datetime64[D]")
+    month = day.astype("datetime64[M]")
+    earlier = month - np.timedelta64(months, "M")
+    first_day = earlier.astype("datetime64[D]")
+    length = (earlier + np.timedelta64(1, "M")).astype("datetime64[D]") - first_day
+    offset = np.minimum(day - month.astype("datetime64[D]"), length - np.timedelta64(1, "D"))
+    time_of_day = stamps - day.astype(stamps.dtype)
+    result: np.ndarray = (first_day + offset).astype(stamps.dtype) + time_of_day
+    return result
 
 
 def _trailing_return(ctx: SignalContext, start: np.ndarray, end: np.ndarray) -> np.ndarray:

@@ -1,0 +1,116 @@
+"""The engine's fast paths give the answers of the plain computations they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.backtest.engine import decision_sessions
+from domain.backtest.metrics import quantile
+from domain.backtest.panel import repair_columns
+from domain.backtest.strategies import months_earlier
+
+SECONDS_1900_TO_2100 = (-2_208_988_800, 4_102_444_800)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seconds=st.lists(st.integers(*SECONDS_1900_TO_2100), min_size=1, max_size=50),
+    months=st.integers(1, 72),
+    unit=st.sampled_from(["s", "ms", "us", "ns"]),
+)
+def test_months_earlier_is_pandas_date_offset(seconds: list[int], months: int, unit: str) -> None:
+    # Month ends, leap days and times of day (before 1970 too) are where a shortcut would slip.
+    extra = [
+        "2000-02-29 13:05:00",
+        "1999-03-31 00:00:00",
+        "1969-12-31 23:59:59",
+        "2024-05-31 00:00:01",
+    ]
+    stamps = pd.DatetimeIndex(
+        list(pd.to_datetime(seconds, unit="s")) + list(pd.to_datetime(extra))
+    ).as_unit(unit)
+
+    expected = (stamps - pd.DateOffset(months=months)).values
+
+    got = months_earlier(stamps.values, months)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(-1.0, 1.0, allow_nan=False) | st.sampled_from([0.0, 0.01, -0.01]),
+        min_size=1,
+        max_size=80,
+    ),
+    q=st.floats(0.0, 1.0) | st.sampled_from([0.05, 1.0 - 0.95, 0.5]),
+    nan=st.booleans(),
+)
+def test_single_quantile_is_numpy_quantile_bit_for_bit(
+    values: list[float], q: float, nan: bool
+) -> None:
+    x = np.array(values + ([float("nan")] if nan else []))
+
+    got, expected = quantile(x.copy(), q), float(np.quantile(x, q))
+
+    assert got == expected or (np.isnan(got) and np.isnan(expected))
+
+
+def _reference_repair(prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pandas' forward fill after turning non-positive closes into holes; the head before the
+    first close gets that close, a column that never trades gets 1.0."""
+    frame = pd.DataFrame(np.where(prices > 0, prices, np.nan))
+    first = np.array(
+        [frame[c].first_valid_index() if frame[c].notna().any() else len(frame) for c in frame]
+    )
+    filled = frame.ffill().bfill().fillna(1.0).to_numpy()
+    return filled, first
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_days=st.integers(1, 60), n_assets=st.integers(1, 6))
+def test_repairing_only_the_columns_with_gaps_equals_a_forward_fill_of_all(
+    seed: int, n_days: int, n_assets: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    prices = rng.uniform(1.0, 100.0, (n_days, n_assets))
+    kind = rng.integers(0, 5, n_assets)  # clean, late, holes, non-positive, never
+    for j, k in enumerate(kind.tolist()):
+        if k == 1:
+            prices[: rng.integers(0, n_days + 1), j] = np.nan
+        elif k == 2:
+            prices[rng.random(n_days) < 0.3, j] = np.nan
+        elif k == 3:
+            prices[rng.random(n_days) < 0.2, j] = rng.choice([0.0, -1.0])
+        elif k == 4:
+            prices[:, j] = np.nan
+    expected, expected_first = _reference_repair(prices)
+    columns = np.flatnonzero(~(prices > 0).all(axis=0))
+
+    first = repair_columns(prices, columns)
+
+    np.testing.assert_array_equal(prices, expected)
+    np.testing.assert_array_equal(first, expected_first)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start=st.dates(min_value=pd.Timestamp("1950-01-01").date()),
+    n_days=st.integers(2, 900),
+    rebalance=st.sampled_from(["M", "Q", "A"]),
+)
+def test_decision_sessions_are_the_last_session_of_each_calendar_period(
+    start: object, n_days: int, rebalance: str
+) -> None:
+    dates = pd.bdate_range(start, periods=n_days)
+    months = {"M": 1, "Q": 3, "A": 12}[rebalance]
+    period = (dates.year * 12 + dates.month - 1) // months
+    ends = [t for t in range(1, n_days - 1) if period[t] != period[t + 1]]
+
+    got = decision_sessions(dates, 0, rebalance)
+
+    assert got.tolist() == [0, *ends]
