@@ -35,6 +35,8 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.reliability_report import regenerate as regenerate_reliability_report
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "soak.json"
 
@@ -308,6 +310,7 @@ def main() -> int:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    regenerate_reliability_report()
     lat = figures["latency_s"]
     ok = figures["errors"] == 0 and report["rss_growth_ok"]
     print(
