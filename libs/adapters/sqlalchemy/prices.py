@@ -1,14 +1,17 @@
 """Daily bars: reads, and fast per-asset-atomic bulk writes.
 
-PostgreSQL: rows known to be new (a replaced history, an asset without rows) go straight into
-``prices`` with COPY; rows that may exist are COPYed into a temporary stage table and merged
-with ONE ``INSERT … SELECT … ON CONFLICT DO UPDATE``. SQLite: batched executemany upserts.
-Every write of one asset runs in one transaction, so a crash never leaves it half-written.
+PostgreSQL: rows are sent with binary COPY built straight from numpy arrays (no Python object
+per row). Rows known to be new (sessions after an asset's last stored one, a replaced history)
+go straight into ``prices``; rows that may exist are COPYed into a temporary stage, the stored
+rows they change are deleted, and every row but the unchanged ones is COPYed in. SQLite:
+batched executemany upserts. Every write runs in one transaction, so a crash never leaves an
+asset half-written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from itertools import repeat
 from typing import Any
@@ -27,21 +30,40 @@ from domain.model import BAR_COLUMNS, PRICE_FIELDS, empty_bars, normalize_bars
 Record = tuple[Any, ...]
 _COLUMNS = ("asset_id", *BAR_COLUMNS)
 _STAGE = "prices_stage"
-# The stage lives per connection; its rows vanish at commit, so a pooled connection reuses it.
+# The stage lives per connection, without indexes; its rows vanish at commit (or rollback),
+# so a pooled connection reuses it.
 _CREATE_STAGE = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
     "(LIKE prices INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
-_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in PRICE_FIELDS)
-_CHANGED = " OR ".join(f"prices.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in PRICE_FIELDS)
-# Keys are unique within a batch (normalize_bars keeps one row per date and a batch holds an
-# asset once), so ON CONFLICT never meets a row twice. Unchanged rows are skipped: re-ingesting
-# the same history writes no new tuple versions.
-_MERGE = (
-    f"INSERT INTO prices ({', '.join(_COLUMNS)}) "
-    f"SELECT {', '.join(_COLUMNS)} FROM {_STAGE} "
-    f"ON CONFLICT (asset_id, date) DO UPDATE SET {_SET} WHERE {_CHANGED}"
+_CHANGED = " OR ".join(f"p.{c} IS DISTINCT FROM s.{c}" for c in PRICE_FIELDS)
+_KEY = "p.asset_id = s.asset_id AND p.date = s.date"
+# Bounds the stored side of each join to the batch's assets and dates: the plan then scans an
+# index range of those assets, never the whole table, whatever its size.
+_BOUNDS = "p.asset_id = ANY($1::int[]) AND p.date BETWEEN $2 AND $3"
+# The merge runs in the writer's transaction with the assets locked (no other writer can add
+# or remove their rows meanwhile); keys are unique in the stage (normalize_bars keeps one row
+# per date and a batch holds an asset once). The stored rows the stage changes are deleted;
+# staged rows that still match a stored row are then exactly the unchanged ones, and all the
+# others are COPYed straight into ``prices``. Per 500k overlapping rows, measured under load:
+# ``INSERT … ON CONFLICT DO UPDATE`` (a probe, a row lock and an update per row) 2.7-4.4 s;
+# delete + ``INSERT … SELECT`` from the stage 1.8-3 s; delete + COPY less again (COPY writes
+# whole pages per WAL record). Unchanged rows are never rewritten: re-ingesting the same
+# history writes no new tuple.
+_DELETE_CHANGED = (
+    f"DELETE FROM prices p USING {_STAGE} s WHERE {_KEY} AND {_BOUNDS} AND ({_CHANGED})"
 )
+_UNCHANGED_KEYS = (
+    f"SELECT s.asset_id, s.date FROM {_STAGE} s JOIN prices p ON {_KEY} WHERE {_BOUNDS}"
+)
+# The default 4 MB splits a 100-asset overlap's hash join into batches spilled to disk.
+_MERGE_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+# Binary COPY: signature, flags (0), header extension length (0); a tuple count of -1 ends it.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+_COPY_CHUNK = 1 << 20  # bytes per CopyData message
+_PG_DATE_ZERO = 10_957  # PostgreSQL counts dates in days from 2000-01-01; numpy from 1970-01-01
+_EPOCH = date(1970, 1, 1)
 SQLITE_BATCH_ROWS = 5000
 # Reads on PostgreSQL go straight to asyncpg: its C decoder hands back plain tuples, where
 # SQLAlchemy's row objects and type processing cost several times the query itself (measured
@@ -68,20 +90,35 @@ def normalized(bars: pd.DataFrame) -> pd.DataFrame:
     (providers and the ingest use case hand over normalized frames; parsing 1M dates again
     costs seconds). May return the caller's frame itself: the writers here only read it to
     build records and never keep it."""
-    return bars if _already_normalized(bars) else normalize_bars(bars)
+    return normalized_with_days(bars)[0]
 
 
-def _already_normalized(bars: pd.DataFrame) -> bool:
+def normalized_with_days(bars: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """``normalized`` bars and their dates as int64 days since 1970-01-01 (what the binary
+    COPY is built from; computed once, as the shape check needs them anyway)."""
+    if _has_bar_shape(bars):
+        days = _epoch_days(bars["date"].to_numpy())
+        if bool((np.diff(days) > 0).all()):  # sorted, one row per date
+            return bars, days
+    frame = normalize_bars(bars)
+    return frame, _epoch_days(frame["date"].to_numpy())
+
+
+def _has_bar_shape(bars: pd.DataFrame) -> bool:
     if bars.empty or not set(BAR_COLUMNS) <= set(bars.columns):
         return False
     if any(bars[c].dtype != np.float64 for c in PRICE_FIELDS):
         return False
     dates = bars["date"].to_numpy()
     # Exactly datetime.date (a datetime is a date subclass and would carry a time of day).
-    if dates.dtype != object or not all(type(d) is date for d in dates):
-        return False
-    days = pd.DatetimeIndex(dates).asi8
-    return bool((np.diff(days) > 0).all())  # sorted, one row per date
+    return dates.dtype == object and all(type(d) is date for d in dates)
+
+
+def _epoch_days(dates: np.ndarray) -> np.ndarray:
+    """datetime.date objects as int64 days since 1970-01-01. pandas converts them in C
+    (~0.1 s per million); numpy's own object-to-datetime64 cast takes ~15x longer."""
+    index = pd.DatetimeIndex(dates)
+    return index.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
 def bar_records(asset_id: int, bars: pd.DataFrame) -> list[Record]:
@@ -96,6 +133,114 @@ def bar_records(asset_id: int, bars: pd.DataFrame) -> list[Record]:
             as_list = [None if v != v else v for v in as_list]  # v != v only for NaN
         columns.append(as_list)
     return list(zip(*columns, strict=False))
+
+
+@dataclass(frozen=True, slots=True)
+class BarColumns:
+    """Normalized bars of one or more assets as arrays, row i across all three: asset ids,
+    dates as days since 1970-01-01, and the PRICE_FIELDS as one (rows, 6) float64 block
+    where NaN stands for NULL."""
+
+    asset_ids: np.ndarray
+    days: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, asset_id: int, frame: pd.DataFrame, days: np.ndarray) -> BarColumns:
+        values = frame[list(PRICE_FIELDS)].to_numpy(dtype=np.float64)
+        return cls(np.full(len(days), asset_id, dtype=np.int64), days, values)
+
+    @classmethod
+    def concat(cls, parts: Sequence[BarColumns]) -> BarColumns:
+        if not parts:
+            return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 6)))
+        return cls(
+            np.concatenate([p.asset_ids for p in parts]),
+            np.concatenate([p.days for p in parts]),
+            np.concatenate([p.values for p in parts]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def rows(self, start: int, stop: int) -> BarColumns:
+        return BarColumns(
+            self.asset_ids[start:stop], self.days[start:stop], self.values[start:stop]
+        )
+
+
+def binary_copy(bars: BarColumns) -> bytes:
+    """``bars`` in PostgreSQL's binary COPY format (``_COLUMNS`` order, NaN as NULL), built
+    with numpy: ~10x cheaper than a Python tuple per row encoded by the driver.
+
+    A NULL field has no data bytes, so rows differ in width by which fields are NULL. Rows
+    sharing a NULL pattern are encoded together as one fixed-width record array; the output
+    then takes consecutive runs of rows from those arrays, so the rows keep their order (and
+    an asset's bars stay together on disk)."""
+    count = len(bars)
+    if count == 0:
+        return _COPY_HEADER + _COPY_TRAILER
+    pattern = np.isnan(bars.values).astype(np.int64) @ (1 << np.arange(len(PRICE_FIELDS)))
+    if not pattern.any():
+        return b"".join((_COPY_HEADER, _null_pattern_rows(bars, 0).tobytes(), _COPY_TRAILER))
+    cuts = np.flatnonzero(pattern[1:] != pattern[:-1]) + 1
+    run_starts = np.concatenate(([0], cuts))
+    run_lengths = np.diff(np.concatenate((run_starts, [count])))
+    run_patterns = pattern[run_starts]
+    encoded: dict[int, memoryview] = {}
+    offsets = np.empty(len(run_starts), dtype=np.int64)
+    for null_pattern in np.unique(run_patterns).tolist():
+        block = _null_pattern_rows(bars, null_pattern, pattern == null_pattern)
+        encoded[null_pattern] = memoryview(block.tobytes())
+        runs = run_patterns == null_pattern
+        # Byte range of each of this pattern's runs within its own record array.
+        sizes = run_lengths[runs] * block.dtype.itemsize
+        offsets[runs] = np.cumsum(sizes) - sizes
+        run_lengths[runs] = sizes
+    pieces: list[bytes | memoryview] = [_COPY_HEADER]
+    pieces += [
+        encoded[p][start : start + size]
+        for p, start, size in zip(
+            run_patterns.tolist(), offsets.tolist(), run_lengths.tolist(), strict=True
+        )
+    ]
+    pieces.append(_COPY_TRAILER)
+    return b"".join(pieces)
+
+
+def _null_pattern_rows(
+    bars: BarColumns, null_pattern: int, selected: np.ndarray | None = None
+) -> np.ndarray:
+    """The rows (all, or ``selected``) whose NULL fields are the bits of ``null_pattern``,
+    as big-endian binary COPY tuples: field count, then (length, value) per field, -1 and
+    no value for NULL."""
+    fields: list[tuple[str, str]] = [
+        ("count", ">i2"),
+        ("asset_id_len", ">i4"),
+        ("asset_id", ">i4"),
+        ("date_len", ">i4"),
+        ("date", ">i4"),
+    ]
+    for k, name in enumerate(PRICE_FIELDS):
+        fields.append((f"{name}_len", ">i4"))
+        if not null_pattern >> k & 1:
+            fields.append((name, ">f8"))
+    pick = slice(None) if selected is None else selected
+    days = bars.days[pick]
+    out = np.empty(len(days), dtype=np.dtype(fields))
+    out["count"] = len(_COLUMNS)
+    out["asset_id_len"] = 4
+    out["asset_id"] = bars.asset_ids[pick]
+    out["date_len"] = 4
+    out["date"] = days - _PG_DATE_ZERO
+    values = bars.values[pick]
+    for k, name in enumerate(PRICE_FIELDS):
+        if null_pattern >> k & 1:
+            out[f"{name}_len"] = -1
+        else:
+            out[f"{name}_len"] = 8
+            out[name] = values[:, k]
+    return out
 
 
 def bars_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -219,54 +364,102 @@ class SqlaPriceRepository:
         return await self.upsert_many({asset_id: bars})
 
     async def replace(self, asset_id: int, bars: pd.DataFrame) -> int:
-        frame = normalized(bars)
+        """Delete the asset's rows and COPY the new history in, in one transaction: readers
+        see the old history until commit, and a failure leaves it untouched."""
+        frame, days = normalized_with_days(bars)
         async with transaction(self._engine) as conn:
             await _lock_assets(conn, [asset_id])
             await _bump_revisions(conn, [asset_id])
             await conn.execute(delete(prices).where(prices.c.asset_id == asset_id))
-            await self._insert_new(conn, bar_records(asset_id, frame))
+            if conn.dialect.name == "postgresql":
+                await _copy(await _asyncpg(conn), "prices", BarColumns.of(asset_id, frame, days))
+            else:
+                await _sqlite_upsert(conn, bar_records(asset_id, frame))
         return len(frame)
 
     async def upsert_many(self, batch: dict[int, pd.DataFrame]) -> int:
         """Upsert several assets in ONE transaction (all or nothing, so each asset is atomic
         too); return rows written. Sessions after an asset's last stored date cannot collide
         and are COPYed straight in; only the overlap goes through the stage-and-merge."""
-        frames = {asset_id: normalized(bars) for asset_id, bars in batch.items()}
+        frames = {asset_id: normalized_with_days(bars) for asset_id, bars in batch.items()}
         if not frames:
             return 0
         async with transaction(self._engine) as conn:
             last_dates = await _lock_assets(conn, list(frames))
             await _bump_revisions(conn, list(frames))
-            new: list[Record] = []
-            overlap: list[Record] = []
-            for asset_id, frame in frames.items():
-                fresh, seen = _split_after(frame, last_dates.get(asset_id))
-                new.extend(bar_records(asset_id, fresh))
-                overlap.extend(bar_records(asset_id, seen))
-            await self._insert_new(conn, new)
-            await self._merge(conn, overlap)
-        return sum(len(f) for f in frames.values())
+            if conn.dialect.name == "postgresql":
+                await _pg_upsert(await _asyncpg(conn), frames, last_dates)
+            else:
+                records = [r for i, (frame, _) in frames.items() for r in bar_records(i, frame)]
+                await _sqlite_upsert(conn, records)
+        return sum(len(frame) for frame, _ in frames.values())
 
-    async def _insert_new(self, conn: AsyncConnection, records: list[Record]) -> None:
-        """Rows whose keys cannot exist yet (their asset has no rows in this transaction)."""
-        if not records:
-            return
-        if conn.dialect.name == "postgresql":
-            driver = await _asyncpg(conn)
-            await driver.copy_records_to_table("prices", records=records, columns=_COLUMNS)
-        else:
-            await _sqlite_upsert(conn, records)
 
-    async def _merge(self, conn: AsyncConnection, records: list[Record]) -> None:
-        if not records:
-            return
-        if conn.dialect.name != "postgresql":
-            await _sqlite_upsert(conn, records)
-            return
-        driver = await _asyncpg(conn)
-        await driver.execute(_CREATE_STAGE)
-        await driver.copy_records_to_table(_STAGE, records=records, columns=_COLUMNS)
-        await driver.execute(_MERGE)
+async def _pg_upsert(
+    driver: Any, frames: dict[int, tuple[pd.DataFrame, np.ndarray]], last_dates: dict[int, date]
+) -> None:
+    """COPY each asset's sessions after its last stored date straight into ``prices`` (their
+    keys cannot exist: the asset is locked), and merge the rest."""
+    new: list[BarColumns] = []
+    overlap: list[BarColumns] = []
+    for asset_id, (frame, days) in frames.items():
+        bars = BarColumns.of(asset_id, frame, days)
+        last = last_dates.get(asset_id)
+        cut = 0 if last is None else int(np.searchsorted(days, (last - _EPOCH).days, "right"))
+        overlap.append(bars.rows(0, cut))
+        new.append(bars.rows(cut, len(bars)))
+    await _copy(driver, "prices", BarColumns.concat(new))
+    await _merge(driver, BarColumns.concat(overlap))
+
+
+async def _merge(driver: Any, bars: BarColumns) -> None:
+    """Write the rows of ``bars`` that are new or differ from the stored row."""
+    if not len(bars):
+        return
+    await driver.execute(f"{_MERGE_WORK_MEM}; {_CREATE_STAGE}")
+    await _copy(driver, _STAGE, bars)
+    bounds = (
+        np.unique(bars.asset_ids).tolist(),
+        _date(int(bars.days.min())),
+        _date(int(bars.days.max())),
+    )
+    await driver.execute(_DELETE_CHANGED, *bounds)
+    unchanged = await driver.fetch(_UNCHANGED_KEYS, *bounds)
+    await _copy(driver, "prices", _without(bars, unchanged))
+
+
+def _without(bars: BarColumns, keys: Sequence[Sequence[Any]]) -> BarColumns:
+    """``bars`` less the rows whose (asset_id, date) is in ``keys``."""
+    if not keys:
+        return bars
+    asset_ids, dates = zip(*keys, strict=True)
+    drop = _row_keys(np.array(asset_ids, dtype=np.int64), _epoch_days(np.array(dates)))
+    keep = ~np.isin(_row_keys(bars.asset_ids, bars.days), drop)
+    return BarColumns(bars.asset_ids[keep], bars.days[keep], bars.values[keep])
+
+
+def _row_keys(asset_ids: np.ndarray, days: np.ndarray) -> np.ndarray:
+    # One int64 per (asset_id, day), both int32: the id in the high half, the day's two's
+    # complement in the low half.
+    return (asset_ids.astype(np.int64) << 32) | (days.astype(np.int64) & 0xFFFFFFFF)
+
+
+async def _copy(driver: Any, table: str, bars: BarColumns) -> None:
+    if len(bars):
+        await driver.copy_to_table(
+            table, source=_chunks(binary_copy(bars)), columns=_COLUMNS, format="binary"
+        )
+
+
+async def _chunks(body: bytes) -> AsyncIterator[memoryview]:
+    """The COPY body in bounded messages (views, not copies)."""
+    view = memoryview(body)
+    for start in range(0, len(view), _COPY_CHUNK):
+        yield view[start : start + _COPY_CHUNK]
+
+
+def _date(epoch_day: int) -> date:
+    return date.fromordinal(_EPOCH.toordinal() + epoch_day)
 
 
 def _between(stmt: Any, start: date | None, end: date | None) -> Any:
@@ -304,14 +497,6 @@ async def _bump_revisions(conn: AsyncConnection, asset_ids: list[int]) -> None:
     await conn.execute(stmt.values(prices_revision=assets.c.prices_revision + 1))
 
 
-def _split_after(frame: pd.DataFrame, last: date | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows after ``last``, rows on or before it); everything is new when ``last`` is None."""
-    if last is None or frame.empty:
-        return frame, frame.iloc[:0]
-    after = (frame["date"] > last).to_numpy(dtype=bool)
-    return frame.loc[after], frame.loc[~after]
-
-
 async def _asyncpg(conn: AsyncConnection) -> Any:
     """The asyncpg connection under this SQLAlchemy connection, inside its open transaction."""
     raw = await conn.get_raw_connection()
@@ -328,4 +513,4 @@ async def _sqlite_upsert(conn: AsyncConnection, records: list[Record]) -> None:
         await conn.execute(stmt, [dict(zip(_COLUMNS, r, strict=True)) for r in chunk])
 
 
-__all__ = ["SqlaPriceRepository", "bar_records", "normalized"]
+__all__ = ["BarColumns", "SqlaPriceRepository", "bar_records", "binary_copy", "normalized"]
