@@ -227,21 +227,78 @@ def _score_momentum(ctx: SignalContext, params: DualMomentumParams, safe: int | 
 def inverse_volatility(ctx: SignalContext, params: InverseVolatilityParams) -> np.ndarray:
     start = ctx.months_back(params.lookback_months)
     valid = ctx.listed_since(start)
-    # Rolling moments from cumulative sums: one pass over the panel for every decision.
-    prices = ctx.prices
-    with np.errstate(invalid="ignore", divide="ignore"):
-        daily = np.nan_to_num(prices[1:] / prices[:-1] - 1.0)
-    s1 = np.vstack([np.zeros(prices.shape[1]), np.cumsum(daily, axis=0)])
-    s2 = np.vstack([np.zeros(prices.shape[1]), np.cumsum(daily**2, axis=0)])
     lo = np.maximum(start, 0)
     n = (ctx.decisions - lo)[:, None].astype(float)
-    sum1 = s1[ctx.decisions] - s1[lo]
-    sum2 = s2[ctx.decisions] - s2[lo]
+    sum1, sum2 = window_sums(ctx.prices, lo, ctx.decisions)
     with np.errstate(invalid="ignore", divide="ignore"):
         var = (sum2 - sum1**2 / n) / (n - 1.0)
         inv = np.where(valid & (var > 0), 1.0 / np.sqrt(var), 0.0)
     total = inv.sum(axis=1, keepdims=True)
     result: np.ndarray = np.divide(inv, total, out=np.zeros_like(inv), where=total > 0)
+    return result
+
+
+# Sessions × assets per block of daily returns in window_sums: small enough to stay in the L2
+# cache while it is divided, squared and summed (streaming the whole panel through memory for
+# each step costs several times more, the more so on a loaded machine).
+_BLOCK_ELEMENTS = 65_536
+
+
+def window_sums(
+    prices: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sums of the daily returns, and of their squares, over each window ``(lo_k, hi_k]``
+    (returns from close ``lo_k`` to close ``hi_k``; a NaN return counts as 0): windows × assets.
+
+    Windows overlap (six months at each month end), so the sums are differences of prefix sums
+    taken only at the windows' ends ("cuts"): the returns between consecutive cuts are summed
+    with ``reduceat`` (a cumulative sum down each column of the panel runs at the latency of one
+    addition per element), a block of consecutive cuts at a time, then a cumulative sum over
+    those few partial sums. Only the sessions from the first cut to the last are read; the
+    prefix starts there, which also keeps the differences small."""
+    cuts, where = np.unique(np.concatenate([lo, hi]), return_inverse=True)
+    m = prices.shape[1]
+    count = len(lo)
+    if len(cuts) < 2:
+        return np.zeros((count, m)), np.zeros((count, m))
+    part1 = np.empty((len(cuts) - 1, m))
+    part2 = np.empty((len(cuts) - 1, m))
+    span = max(1, _BLOCK_ELEMENTS // m)  # sessions per block
+    j = 0
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        while j < len(cuts) - 1:
+            k = max(j + 1, int(np.searchsorted(cuts, cuts[j] + span, side="right")) - 1)
+            first, last = int(cuts[j]), int(cuts[k])
+            daily = np.divide(prices[first + 1 : last + 1], prices[first:last])
+            daily -= 1.0
+            starts = cuts[j:k] - first
+            part1[j:k] = np.add.reduceat(daily, starts, axis=0)
+            part2[j:k] = np.add.reduceat(np.square(daily, out=daily), starts, axis=0)
+            j = k
+    if not (np.isfinite(part1).all() and np.isfinite(part2).all()):
+        first, last = int(cuts[0]), int(cuts[-1])
+        return _window_sums_non_finite(prices[first : last + 1], cuts[:-1] - first, where, count)
+    return _differences(part1, where, count), _differences(part2, where, count)
+
+
+def _window_sums_non_finite(
+    prices: np.ndarray, starts: np.ndarray, where: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``window_sums`` when some return is not finite: NaN counts as 0, ±inf as ±max float."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        daily = np.nan_to_num(prices[1:] / prices[:-1] - 1.0)
+        part1 = np.add.reduceat(daily, starts, axis=0)
+        part2 = np.add.reduceat(np.square(daily, out=daily), starts, axis=0)
+    return _differences(part1, where, count), _differences(part2, where, count)
+
+
+def _differences(parts: np.ndarray, where: np.ndarray, count: int) -> np.ndarray:
+    """Window sums from the partial sums between consecutive cuts: ``where`` maps each window's
+    (lo, hi) to its cuts (first ``count`` entries: lo, next ``count``: hi)."""
+    prefix = np.zeros((len(parts) + 1, parts.shape[1]))
+    np.cumsum(parts, axis=0, out=prefix[1:])
+    with np.errstate(invalid="ignore", over="ignore"):
+        result: np.ndarray = prefix[where[count:]] - prefix[where[:count]]
     return result
 
 

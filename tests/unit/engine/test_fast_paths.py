@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from domain.backtest.engine import decision_sessions
 from domain.backtest.metrics import quantile
 from domain.backtest.panel import repair_columns
-from domain.backtest.strategies import months_earlier
+from domain.backtest.strategies import months_earlier, window_sums
 
 SECONDS_1900_TO_2100 = (-2_208_988_800, 4_102_444_800)
 
@@ -114,3 +114,31 @@ def test_decision_sessions_are_the_last_session_of_each_calendar_period(
     got = decision_sessions(dates, 0, rebalance)
 
     assert got.tolist() == [0, *ends]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_days=st.integers(2, 400),
+    n_assets=st.integers(1, 300),
+    n_windows=st.integers(1, 30),
+    spoil=st.booleans(),
+)
+def test_window_sums_equal_plain_sums_over_each_window(
+    seed: int, n_days: int, n_assets: int, n_windows: int, spoil: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    prices = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.02, (n_days, n_assets)), axis=0))
+    if spoil:  # a NaN close: its returns are NaN, which count as 0
+        prices[rng.integers(0, n_days), rng.integers(0, n_assets)] = np.nan
+    hi = np.sort(rng.integers(0, n_days, n_windows))
+    lo = np.maximum(hi - rng.integers(0, n_days, n_windows), 0)  # overlapping, some empty
+
+    sum1, sum2 = window_sums(prices, lo, hi)
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        daily = np.nan_to_num(prices[1:] / prices[:-1] - 1.0)
+        for k in range(n_windows):
+            window = daily[lo[k] : hi[k]]
+            np.testing.assert_allclose(sum1[k], window.sum(axis=0), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(sum2[k], (window**2).sum(axis=0), rtol=1e-12, atol=1e-12)
