@@ -4,17 +4,19 @@ In one run, on a fresh database created and dropped here (server: ``TEST_DATABAS
 the local one), 1,000,000 bars (400 assets x 2,500 sessions) are written four ways:
 
 - ``rows_per_s``: our new-history path (``SqlaPriceRepository.upsert_many`` on assets without
-  rows: COPY straight into ``prices``), batches of 100 assets as the ingestor sends them;
-- ``upsert_rows_per_s``: our upsert path on half restated, half new rows (sessions after the
-  last stored one are COPYed straight in; the overlap is COPYed into a stage table and merged
-  with one ``INSERT … SELECT … ON CONFLICT DO UPDATE``);
+  rows: binary COPY straight into ``prices``), batches of 100 assets as the ingestor sends them;
+- ``upsert_rows_per_s``: our upsert path (the same ``upsert_many``, which ``upsert`` calls) on
+  half restated, half new rows: sessions after the last stored one are COPYed straight in; the
+  overlap is COPYed into a stage table, the stored rows it changes are deleted, and all but the
+  unchanged rows are COPYed in;
 - ``copy_rows_per_s``: raw asyncpg ``copy_records_to_table`` of ready tuples (the ceiling);
 - ``baseline_rows_per_s``: pandas ``DataFrame.to_sql`` (the original app's way).
 
 Each is measured in interleaved rounds and the best kept (the machine is shared). Our paths
 are timed from DataFrames (normalising and converting included); the ceiling is timed
-from ready tuples. Results go to ``bench/results/ingest.json``; the last line printed is
-``ingest: <N> rows/s, <R>x baseline``.
+from ready tuples. After each round of our paths the stored rows are checked against what
+was written (not timed), so a fast but wrong path cannot pass. Results go to
+``bench/results/ingest.json``; the last line printed is ``ingest: <N> rows/s, <R>x baseline``.
 """
 
 from __future__ import annotations
@@ -156,6 +158,23 @@ async def copy_records(url: str, records: list[tuple[Any, ...]]) -> None:
 
 async def count_prices(engine: AsyncEngine) -> int:
     return int(await SqlaPriceRepository(engine).count())
+
+
+async def check_stored(url: str, expected: dict[int, pd.DataFrame]) -> None:
+    """The table holds exactly ``expected``: row count, NULL volumes, and the sums of closes
+    and volumes (a restated row left at its old value moves the close sum by 1 %)."""
+    frame = pd.concat(expected.values())
+    conn = await asyncpg.connect(**_connect_args(url))
+    try:
+        rows, nulls, closes, volumes = await conn.fetchrow(
+            "SELECT count(*), count(*) - count(volume), sum(close), sum(volume) FROM prices"
+        )
+    finally:
+        await conn.close()
+    stored = (rows, nulls, closes, volumes)
+    wanted = (len(frame), frame["volume"].isna().sum(), frame["close"].sum(), frame["volume"].sum())
+    if rows != wanted[0] or nulls != wanted[1] or not np.allclose(stored, wanted, rtol=1e-9):
+        raise RuntimeError(f"stored rows differ from those written: {stored} != {wanted}")
 
 
 # --- measurements -------------------------------------------------------------------------
@@ -326,10 +345,10 @@ async def run(admin_url: str) -> dict[str, Any]:
         for round_no in range(ROUNDS):
             await truncate_prices(url)
             samples["new_history"].append(await measure_new_history(engine, histories))
-            assert await count_prices(engine) == rows
+            await check_stored(url, histories)
             await truncate_prices(url)
             samples["upsert"].append(await measure_upsert(engine, url, histories))
-            assert await count_prices(engine) == rows
+            await check_stored(url, changed_half(histories))
             await truncate_prices(url)
             samples["copy"].append(await measure_raw_copy(url, histories))
             if round_no < BASELINE_ROUNDS:
