@@ -142,11 +142,29 @@ def top_n(ctx: SignalContext, score: np.ndarray, valid: np.ndarray, n: int) -> n
     first, whatever the column order."""
     order = ctx.label_order()
     keyed = np.where(valid, -score, np.inf)[:, order]
-    ranked = np.argsort(keyed, axis=1, kind="stable")[:, :n]
     mask = np.zeros_like(valid)
     rows = np.arange(len(valid))[:, None]
-    mask[rows, order[ranked]] = True
+    mask[rows, order[None, :]] = first_n_stable(keyed, n)
     result: np.ndarray = mask & valid
+    return result
+
+
+def first_n_stable(keyed: np.ndarray, n: int) -> np.ndarray:
+    """Row-wise mask of the first ``n`` entries of a stable ascending sort, without the sort:
+    every key below the n-th smallest, then the ties at it from the left."""
+    rows, width = keyed.shape
+    if n >= width:
+        return np.ones(keyed.shape, dtype=bool)
+    if rows == 0 or np.isnan(keyed).any():  # NaN sorts after inf: let the sort place it
+        chosen = np.zeros(keyed.shape, dtype=bool)
+        ranked = np.argsort(keyed, axis=1, kind="stable")[:, :n]
+        chosen[np.arange(rows)[:, None], ranked] = True
+        return chosen
+    nth = np.partition(keyed, n - 1, axis=1)[:, n - 1 : n]
+    below = keyed < nth
+    ties = keyed == nth
+    room = n - below.sum(axis=1, keepdims=True)
+    result: np.ndarray = below | (ties & (np.cumsum(ties, axis=1) <= room))
     return result
 
 
@@ -213,9 +231,12 @@ def _score_momentum(ctx: SignalContext, params: DualMomentumParams, safe: int | 
     """The original app's variant: score = share of positive 1..12-month trailing returns."""
     horizons = 12
     positive = np.zeros((len(ctx.decisions), len(ctx.labels)))
-    for months in range(1, horizons + 1):
-        start = ctx.months_back(months)
-        positive += _trailing_return(ctx, start, ctx.decisions) > 0
+    closes = ctx.prices[ctx.decisions]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for months in range(1, horizons + 1):
+            start = np.maximum(ctx.months_back(months), 0)
+            # fl(x / y) − 1 > 0 exactly when fl(x / y) > 1 (Sterbenz): the trailing return's sign.
+            positive += closes / ctx.prices[start] > 1.0
     score = positive / horizons
     valid = _rankable(ctx, ctx.listed_since(ctx.months_back(horizons)), safe) & (score > 0)
     chosen = top_n(ctx, score, valid, params.top_n) * score

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from domain.backtest.engine import decision_sessions
 from domain.backtest.metrics import quantile
 from domain.backtest.panel import repair_columns
-from domain.backtest.strategies import months_earlier, window_sums
+from domain.backtest.strategies import first_n_stable, months_earlier, window_sums
 
 SECONDS_1900_TO_2100 = (-2_208_988_800, 4_102_444_800)
 
@@ -142,3 +142,28 @@ def test_window_sums_equal_plain_sums_over_each_window(
             window = daily[lo[k] : hi[k]]
             np.testing.assert_allclose(sum1[k], window.sum(axis=0), rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(sum2[k], (window**2).sum(axis=0), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(0, 12),
+    width=st.integers(1, 30),
+    n=st.integers(1, 35),
+    levels=st.integers(1, 6),
+    nan=st.booleans(),
+)
+def test_first_n_by_partition_is_the_head_of_a_stable_sort(
+    seed: int, rows: int, width: int, n: int, levels: int, nan: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    # Few distinct levels: ties everywhere, also at the cut; inf for ineligible entries.
+    keyed = rng.integers(0, levels, (rows, width)).astype(float)
+    keyed[rng.random((rows, width)) < 0.2] = np.inf
+    if nan and rows:
+        keyed[rng.integers(0, rows), rng.integers(0, width)] = np.nan
+    expected = np.zeros((rows, width), dtype=bool)
+    head = np.argsort(keyed, axis=1, kind="stable")[:, :n]
+    expected[np.arange(rows)[:, None], head] = True
+
+    np.testing.assert_array_equal(first_n_stable(keyed, n), expected)
