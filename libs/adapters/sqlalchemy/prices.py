@@ -56,8 +56,11 @@ _DELETE_CHANGED = (
 _UNCHANGED_KEYS = (
     f"SELECT s.asset_id, s.date FROM {_STAGE} s JOIN prices p ON {_KEY} WHERE {_BOUNDS}"
 )
-# The default 4 MB splits a 100-asset overlap's hash join into batches spilled to disk.
-_MERGE_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+# For the merge's transaction only: the default 4 MB work_mem splits a 100-asset overlap's hash
+# join into batches spilled to disk; and the driver's prepared statements are planned for each
+# stage's actual size (the generic plan PostgreSQL cached after eight one-asset merges took
+# 0.45 s on a 125k-row stage, a custom plan 0.29 s).
+_MERGE_SETTINGS = "SET LOCAL work_mem = '64MB'; SET LOCAL plan_cache_mode = force_custom_plan"
 # Binary COPY: signature, flags (0), header extension length (0); a tuple count of -1 ends it.
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _COPY_TRAILER = b"\xff\xff"
@@ -416,7 +419,7 @@ async def _merge(driver: Any, bars: BarColumns) -> None:
     """Write the rows of ``bars`` that are new or differ from the stored row."""
     if not len(bars):
         return
-    await driver.execute(f"{_MERGE_WORK_MEM}; {_CREATE_STAGE}")
+    await driver.execute(f"{_MERGE_SETTINGS}; {_CREATE_STAGE}")
     await _copy(driver, _STAGE, bars)
     bounds = (
         np.unique(bars.asset_ids).tolist(),
