@@ -15,6 +15,7 @@ from domain.backtest.errors import UnrunnableBacktest
 from domain.backtest.metrics import Calendar, analytics, compute_metrics, drawdown_episodes
 from domain.backtest.panel import (
     Panel,
+    SessionCalendar,
     asof,
     cash_growth,
     repair_columns,
@@ -189,17 +190,23 @@ def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
         cash_growth=cash_growth(data.risk_free, dates),
         benchmark=benchmark,
         base_currency=base,
+        calendar=SessionCalendar.of(dates),
     )
 
 
-def decision_sessions(dates: pd.DatetimeIndex, start_idx: int, rebalance: str) -> np.ndarray:
-    """The first session of the window, then the last session of every calendar period."""
+def decision_sessions(
+    dates: pd.DatetimeIndex, start_idx: int, rebalance: str, month: np.ndarray | None = None
+) -> np.ndarray:
+    """The first session of the window, then the last session of every calendar period.
+    ``month``: months since 1970-01 of each session (wall clock), if the caller has them."""
     if rebalance == "none":
         return np.array([start_idx])
     months = _PERIOD_MONTHS[rebalance]
-    wall = dates if dates.tz is None else dates.tz_localize(None)
-    # Months since 1970-01; 1970 × 12 is a multiple of every period, so periods split the same.
-    code = wall.values.astype("datetime64[M]").astype(np.int64) // months
+    if month is None:
+        wall = dates if dates.tz is None else dates.tz_localize(None)
+        month = wall.values.astype("datetime64[M]").astype(np.int64)
+    # 1970 × 12 is a multiple of every period, so periods split as on calendar years.
+    code = month // months
     # The panel's last session is never a known period end (the next session is unseen).
     ends = np.flatnonzero(code[1:] != code[:-1])
     ends = ends[ends > start_idx]
@@ -251,7 +258,9 @@ def run_backtest(spec: BacktestSpec, data: MarketData) -> BacktestOutcome:
     """Run one backtest. Pure: no I/O, inputs are never mutated."""
     definition, params = strategy_definition(spec)
     panel = _build_panel(spec, data)
-    decisions = decision_sessions(panel.dates, panel.start_idx, spec.rebalance)
+    calendar = panel.calendar
+    month = None if calendar is None else calendar.month
+    decisions = decision_sessions(panel.dates, panel.start_idx, spec.rebalance, month)
     lag = 1 if spec.execution == "next_close" else 0
     last = len(panel.dates) - 1
     decisions = decisions[decisions + lag <= last]
@@ -262,6 +271,7 @@ def run_backtest(spec: BacktestSpec, data: MarketData) -> BacktestOutcome:
         first_valid=panel.first_valid,
         cash_growth=panel.cash_growth,
         decisions=decisions,
+        calendar=panel.calendar,
     )
     lookback = ctx.months_back(definition.lookback_months(params))
     if not ctx.listed_since(lookback).any():
@@ -289,7 +299,11 @@ def run_backtest(spec: BacktestSpec, data: MarketData) -> BacktestOutcome:
 
 def _outcome(spec: BacktestSpec, panel: Panel, sim: Simulation) -> BacktestOutcome:
     window = panel.dates[panel.start_idx :]
-    cal = Calendar.of(window)
+    fields = panel.calendar
+    if fields is None:
+        cal = Calendar.of(window)
+    else:  # tz-naive: the same fields, already computed for the panel
+        cal = Calendar.of(window, fields.day[panel.start_idx :], fields.month[panel.start_idx :])
     growth = panel.cash_growth[panel.start_idx :]
     cash_returns = growth[1:] / growth[:-1] - 1.0
     bench_nav = None

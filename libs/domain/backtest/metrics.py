@@ -41,11 +41,20 @@ class Calendar:
         return result
 
     @classmethod
-    def of(cls, dates: pd.DatetimeIndex) -> Calendar:
-        day = dates.values.astype("datetime64[D]")
-        days = day.astype(np.int64)
+    def of(
+        cls,
+        dates: pd.DatetimeIndex,
+        days: np.ndarray | None = None,
+        months: np.ndarray | None = None,
+    ) -> Calendar:
+        """``days`` (since 1970-01-01) and ``months`` (since 1970-01) of each session of
+        ``dates.values``, if the caller has them."""
+        if days is None or months is None:
+            day = dates.values.astype("datetime64[D]")
+            days = day.astype(np.int64)
+            months = day.astype("datetime64[M]").astype(np.int64)
         years = float(days[-1] - days[0]) / DAYS_PER_YEAR
-        month_code = day.astype("datetime64[M]").astype(np.int64)
+        month_code = months
         year = month_code // 12  # months since 1970-01 → years since 1970 (floor, also before)
         last = len(dates) - 1
         month_ends = np.append(np.flatnonzero(month_code[1:] != month_code[:-1]), last)

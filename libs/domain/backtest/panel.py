@@ -17,6 +17,60 @@ from domain.model import Currency
 RATE_DAY_BASIS = 360.0
 
 
+# Months of calendar kept before the panel's first session for month arithmetic: the longest
+# lookback plus skip (60 + 12 months) and more.
+_MONTHS_BEFORE = 120
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionCalendar:
+    """Integer calendar fields of each session (tz-naive dates only), computed once per panel so
+    that month arithmetic and period ends need no datetime conversion per call."""
+
+    stamps: np.ndarray  # int64 in the index's unit
+    day: np.ndarray  # days since 1970-01-01 (floor)
+    month: np.ndarray  # months since 1970-01
+    units_per_day: int
+    month_start: np.ndarray  # day number of the 1st of months first_month, first_month + 1, …
+    first_month: int
+
+    @classmethod
+    def of(cls, dates: pd.DatetimeIndex) -> SessionCalendar | None:
+        if dates.tz is not None or len(dates) == 0:
+            return None
+        values = dates.values
+        one_day = np.array([1], dtype="datetime64[D]").astype(values.dtype).view(np.int64)
+        day = values.astype("datetime64[D]")
+        month = day.astype("datetime64[M]").astype(np.int64)
+        first_month = int(month[0]) - _MONTHS_BEFORE
+        months = np.arange(first_month, int(month[-1]) + 2).astype("datetime64[M]")
+        return cls(
+            stamps=values.view(np.int64),
+            day=day.astype(np.int64),
+            month=month,
+            units_per_day=int(one_day[0]),
+            month_start=months.astype("datetime64[D]").astype(np.int64),
+            first_month=first_month,
+        )
+
+    def months_back(self, sessions: np.ndarray, months: int) -> np.ndarray | None:
+        """The last session on or before each session's date minus ``months`` calendar months
+        (``pd.DateOffset`` semantics: the same day of the month, clipped to the month's last
+        day, same time), -1 before the first; None if the table does not reach back that far."""
+        now = self.month[sessions] - self.first_month
+        then = now - months
+        if len(then) and then.min() < 0:
+            return None
+        start = self.month_start[then]
+        length = self.month_start[then + 1] - start
+        day = self.day[sessions]
+        day_of_month = day - self.month_start[now]
+        time_of_day = self.stamps[sessions] - day * self.units_per_day
+        target = (start + np.minimum(day_of_month, length - 1)) * self.units_per_day + time_of_day
+        result: np.ndarray = self.stamps.searchsorted(target, "right") - 1
+        return result
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Panel:
     """Prices of the universe on the union calendar of its markets, in the base currency.
@@ -35,6 +89,7 @@ class Panel:
     cash_growth: np.ndarray
     benchmark: np.ndarray | None
     base_currency: Currency | None
+    calendar: SessionCalendar | None = None  # None for tz-aware dates (pandas does the months)
 
 
 def asof(series: pd.Series, dates: pd.DatetimeIndex) -> np.ndarray:

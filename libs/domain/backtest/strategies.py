@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.backtest import optimize
+from domain.backtest.panel import SessionCalendar
 
 DAYS_PER_MONTH = 31  # calendar days requested per lookback month (upper bound)
 HISTORY_MARGIN_DAYS = 10  # room for holidays at the start of the lookback window
@@ -89,6 +90,7 @@ class SignalContext:
     first_valid: np.ndarray
     cash_growth: np.ndarray
     decisions: np.ndarray
+    calendar: SessionCalendar | None = None  # integer calendar fields: faster month arithmetic
 
     def months_back(self, months: int, sessions: np.ndarray | None = None) -> np.ndarray:
         """For each decision, the last session on or before its date minus ``months`` calendar
@@ -96,6 +98,10 @@ class SignalContext:
         at = self.decisions if sessions is None else sessions
         if months == 0:
             return at.copy()
+        if self.calendar is not None:
+            found = self.calendar.months_back(at, months)
+            if found is not None:
+                return found
         if self.dates.tz is not None:  # wall-clock months across DST shifts: pandas knows how
             target = self.dates[at] - pd.DateOffset(months=months)
             return np.asarray(self.dates.searchsorted(target, side="right") - 1)

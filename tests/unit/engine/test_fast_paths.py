@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from domain.backtest.engine import decision_sessions
 from domain.backtest.metrics import quantile
-from domain.backtest.panel import repair_columns
+from domain.backtest.panel import SessionCalendar, repair_columns
 from domain.backtest.strategies import first_n_stable, months_earlier, window_sums
 
 SECONDS_1900_TO_2100 = (-2_208_988_800, 4_102_444_800)
@@ -167,3 +167,24 @@ def test_first_n_by_partition_is_the_head_of_a_stable_sort(
     expected[np.arange(rows)[:, None], head] = True
 
     np.testing.assert_array_equal(first_n_stable(keyed, n), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seconds=st.lists(st.integers(*SECONDS_1900_TO_2100), min_size=1, max_size=300, unique=True),
+    months=st.integers(1, 72),
+    unit=st.sampled_from(["s", "us", "ns"]),
+)
+def test_session_calendar_months_back_is_a_search_for_the_date_offset(
+    seconds: list[int], months: int, unit: str
+) -> None:
+    dates = pd.DatetimeIndex(pd.to_datetime(sorted(seconds), unit="s")).as_unit(unit)
+    sessions = np.arange(len(dates))
+    expected = dates.searchsorted(dates - pd.DateOffset(months=months), side="right") - 1
+
+    calendar = SessionCalendar.of(dates)
+
+    assert calendar is not None
+    got = calendar.months_back(sessions, months)
+    assert got is not None
+    np.testing.assert_array_equal(got, expected)
