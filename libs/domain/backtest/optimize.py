@@ -68,18 +68,27 @@ def window_moments(
     ``[lo_k, hi_k]`` of several decisions at once: decisions × assets × assets and
     decisions × assets. Identical to ``ledoit_wolf`` window by window (up to summation order).
 
-    Windows are stacked to the longest one; the extra sessions repeat the window's last close,
-    so their returns are exactly 0, and after demeaning they are masked to 0, so they add
-    nothing to any sum."""
+    Windows are stacked to the longest one; the sessions past a window's end get a return of
+    exactly 0 (as if its last close repeated), and after demeaning they are masked to 0, so they
+    add nothing to any sum. The daily returns are computed once for the sessions the windows
+    span and gathered a session (a row) at a time."""
     counts = hi - lo  # daily returns per window
     longest = int(counts.max())
-    rows = np.minimum(lo[:, None] + np.arange(longest + 1)[None, :], hi[:, None])
-    window = prices[rows[:, :, None], columns[None, None, :]]
-    returns = window[:, 1:] / window[:, :-1] - 1.0
+    first, last = int(lo.min()), int(hi.max())
+    closes = (
+        prices[first : last + 1, columns]
+        if len(columns) < prices.shape[1]
+        else prices[first : last + 1]
+    )
+    daily = closes[1:] / closes[:-1] - 1.0  # daily[i]: close first + i → first + i + 1
+    offsets = np.minimum(lo[:, None] - first + np.arange(longest)[None, :], len(daily) - 1)
+    outside = np.arange(longest)[None, :] >= counts[:, None]
+    returns = daily[offsets]
+    returns[outside] = 0.0
     t = counts.astype(float)
     means = returns.sum(axis=1) / t[:, None]
-    inside = (np.arange(longest)[None, :] < counts[:, None])[:, :, None]
-    x = np.where(inside, returns - means[:, None, :], 0.0)
+    x = returns - means[:, None, :]
+    x[outside] = 0.0
     n = len(columns)
     sample = np.matmul(x.transpose(0, 2, 1), x) / t[:, None, None]
     diagonal = np.einsum("kii->ki", sample)  # a view: writes go to the diagonals
