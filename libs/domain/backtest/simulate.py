@@ -110,7 +110,10 @@ def _fee_fractions(targets: np.ndarray, drifted: np.ndarray, fee_rate: float) ->
     if fee_rate == 0.0:
         return cost
     for _ in range(_FEE_ITERATIONS):
+        previous = cost
         cost = fee_rate * np.abs(targets * (1.0 - cost)[:, None] - drifted).sum(axis=1)
+        if np.array_equal(cost, previous):  # a fixed point in floats: more rounds change nothing
+            break
     return cost
 
 
@@ -136,11 +139,7 @@ def simulate(
     invested = seg >= 0
     rows = np.arange(start, n)[invested]
     k_of = seg[invested]
-    growth = np.empty(len(rows))
-    bounds = np.append(exe, n - 1).tolist()
-    for k in range(k_count):  # one mat-vec per segment on a view of the panel
-        a, b = bounds[k] + 1, bounds[k + 1] + 1
-        np.dot(prices[a:b], units[k], out=growth[a - rows[0] : b - rows[0]])
+    growth = holdings_value(prices, units, exe, rows, k_of)
     growth += cash_w[k_of] * cash_growth[rows] / cash_growth[exe[k_of]]
     # Drifted weights just before each trade (all cash before the first).
     drifted = np.zeros((k_count, m))
@@ -170,6 +169,29 @@ def simulate(
         turnover=turnover,
         fees=fees_frac * value_before,
     )
+
+
+# Up to this many assets the value of the holdings is one row-wise product over the whole
+# window (the units of each session's segment gathered: sessions × assets, small); beyond it,
+# one mat-vec per segment on a view of the panel (no sessions × assets temporary).
+_GATHER_MAX_ASSETS = 32
+
+
+def holdings_value(
+    prices: np.ndarray, units: np.ndarray, exe: np.ndarray, rows: np.ndarray, k_of: np.ndarray
+) -> np.ndarray:
+    """Value at each session of ``rows`` of the units bought at its segment's trade."""
+    if len(rows) == 0:
+        return np.zeros(0)
+    if prices.shape[1] <= _GATHER_MAX_ASSETS:
+        gathered: np.ndarray = np.einsum("tj,tj->t", prices[rows[0] : rows[-1] + 1], units[k_of])
+        return gathered
+    growth = np.empty(len(rows))
+    bounds = np.append(exe, len(prices) - 1).tolist()
+    for k in range(len(exe)):
+        a, b = bounds[k] + 1, bounds[k + 1] + 1
+        np.dot(prices[a:b], units[k], out=growth[a - rows[0] : b - rows[0]])
+    return growth
 
 
 def _at(growth: np.ndarray, rows: np.ndarray, sessions: np.ndarray) -> np.ndarray:

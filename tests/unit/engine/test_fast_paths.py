@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from domain.backtest.engine import decision_sessions
 from domain.backtest.metrics import quantile
 from domain.backtest.panel import SessionCalendar, repair_columns
+from domain.backtest.simulate import holdings_value
 from domain.backtest.strategies import first_n_stable, months_earlier, window_sums
 
 SECONDS_1900_TO_2100 = (-2_208_988_800, 4_102_444_800)
@@ -188,3 +189,29 @@ def test_session_calendar_months_back_is_a_search_for_the_date_offset(
     got = calendar.months_back(sessions, months)
     assert got is not None
     np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_assets=st.sampled_from([1, 3, 32, 33, 60]),  # both sides of the gather / mat-vec switch
+    n_days=st.integers(5, 200),
+)
+def testholdings_value_is_the_plain_sum_of_units_times_prices(
+    seed: int, n_assets: int, n_days: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    prices = rng.uniform(10.0, 100.0, (n_days, n_assets))
+    start = int(rng.integers(0, n_days - 2))
+    exe = np.unique(rng.integers(start, n_days - 1, int(rng.integers(1, 8))))
+    units = rng.uniform(0.0, 0.1, (len(exe), n_assets))
+    rows = np.arange(exe[0] + 1, n_days)
+    k_of = np.searchsorted(exe, rows, side="left") - 1
+
+    got = holdings_value(prices, units, exe, rows, k_of)
+
+    expected = [
+        sum(prices[t, j] * units[k, j] for j in range(n_assets))
+        for t, k in zip(rows, k_of, strict=True)
+    ]
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
