@@ -40,16 +40,20 @@ class SessionCalendar:
             return None
         values = dates.values
         one_day = np.array([1], dtype="datetime64[D]").astype(values.dtype).view(np.int64)
-        day = values.astype("datetime64[D]")
-        month = day.astype("datetime64[M]").astype(np.int64)
-        first_month = int(month[0]) - _MONTHS_BEFORE
-        months = np.arange(first_month, int(month[-1]) + 2).astype("datetime64[M]")
+        day = values.astype("datetime64[D]").astype(np.int64)
+        ends = day[[0, -1]].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        first_month = int(ends[0]) - _MONTHS_BEFORE
+        months = np.arange(first_month, int(ends[1]) + 2).astype("datetime64[M]")
+        month_start = months.astype("datetime64[D]").astype(np.int64)
+        # Each session's month by a search in the month starts (sessions are sorted): far
+        # cheaper than numpy's calendar conversion of every date.
+        month = first_month + month_start.searchsorted(day, "right") - 1
         return cls(
             stamps=values.view(np.int64),
-            day=day.astype(np.int64),
+            day=day,
             month=month,
             units_per_day=int(one_day[0]),
-            month_start=months.astype("datetime64[D]").astype(np.int64),
+            month_start=month_start,
             first_month=first_month,
         )
 
@@ -172,35 +176,37 @@ def repair_columns(prices: np.ndarray, columns: np.ndarray) -> np.ndarray:
     first_valid: np.ndarray = np.zeros(prices.shape[1], dtype=np.intp)
     if len(columns) == 0:
         return first_valid
-    sub = prices[:, columns]
+    # One contiguous row per repaired column: reductions along sessions are then fast whatever
+    # the panel's width (a column of a row-major panel is strided).
+    sub = np.ascontiguousarray(prices[:, columns].T)
     valid = sub > 0  # False on NaN
-    found = valid.any(axis=0)
-    first = np.where(found, valid.argmax(axis=0), n)
+    found = valid.any(axis=1)
+    first = np.where(found, valid.argmax(axis=1), n)
     first_valid[columns] = first
     # Most gaps are a late listing: every bar from the first on. Those columns need only their
     # head set to the first close (or to 1.0 if they never trade); the rest carry closes forward.
-    late_only = valid.sum(axis=0) == n - first
+    late_only = valid.sum(axis=1) == n - first
     for j, column, head in zip(
         np.flatnonzero(late_only).tolist(),
         columns[late_only].tolist(),
         first[late_only].tolist(),
         strict=True,
     ):
-        prices[:head, column] = sub[head, j] if head < n else 1.0
+        prices[:head, column] = sub[j, head] if head < n else 1.0
     gaps = ~late_only
     if gaps.any():
-        prices[:, columns[gaps]] = _carry_forward(sub[:, gaps], valid[:, gaps], first[gaps])
+        prices[:, columns[gaps]] = _carry_forward(sub[gaps], valid[gaps], first[gaps]).T
     return first_valid
 
 
 def _carry_forward(sub: np.ndarray, valid: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Each entry replaced by the last valid one at or before it (the first one before it;
-    1.0 in a column without any)."""
-    n = len(sub)
+    """Each entry (rows: columns, along: sessions) replaced by the last valid one at or before
+    it (the first one before it; 1.0 in a row without any)."""
+    n = sub.shape[1]
     found = first < n
-    rows = np.where(valid, np.arange(n)[:, None], 0)
-    np.maximum.accumulate(rows, axis=0, out=rows)
-    np.maximum(rows, np.where(found, first, 0)[None, :], out=rows)
-    filled = np.take_along_axis(sub, rows, axis=0)
-    filled[:, ~found] = 1.0  # never traded in the window: never eligible either
+    at = np.where(valid, np.arange(n)[None, :], 0)
+    np.maximum.accumulate(at, axis=1, out=at)
+    np.maximum(at, np.where(found, first, 0)[:, None], out=at)
+    filled = np.take_along_axis(sub, at, axis=1)
+    filled[~found] = 1.0  # never traded in the window: never eligible either
     return filled

@@ -186,6 +186,8 @@ def test_session_calendar_months_back_is_a_search_for_the_date_offset(
     calendar = SessionCalendar.of(dates)
 
     assert calendar is not None
+    months_since_1970 = dates.values.astype("datetime64[M]").astype(np.int64)
+    np.testing.assert_array_equal(calendar.month, months_since_1970)
     got = calendar.months_back(sessions, months)
     assert got is not None
     np.testing.assert_array_equal(got, expected)
