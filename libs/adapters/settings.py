@@ -117,6 +117,11 @@ class GatewaySettings(BaseSettings):
 
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    # uvicorn worker processes (GATEWAY_WORKERS). One suits `make run` and small tasks; a task
+    # with N vCPUs serves most with about N (each worker has its own pool and series cache).
+    gateway_workers: int = Field(default=1, ge=1, le=64)
+    # Encoded price series cached per worker (GATEWAY_PRICE_CACHE_MB); 0 turns the cache off.
+    gateway_price_cache_mb: int = Field(default=64, ge=0)
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     require_key_for_reads: bool = False
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     gateway = sub.add_parser("gateway", help="serve the HTTP API (uvicorn)")
     gateway.add_argument("--host", default=None, help="default: GATEWAY_HOST or 127.0.0.1")
     gateway.add_argument("--port", type=int, default=None, help="default: GATEWAY_PORT or 8000")
-    gateway.add_argument("--workers", type=int, default=1)
+    gateway.add_argument("--workers", type=int, default=None, help="default: GATEWAY_WORKERS or 1")
     sub.add_parser("ingestor", help="consume update commands from the ingest queue")
     sub.add_parser("backtester", help="consume backtest jobs from the backtest queue")
     sub.add_parser("migrate", help="apply the database migrations (Alembic) up to head")

@@ -16,7 +16,7 @@ log = logging.getLogger("insight_invest")
 T = TypeVar("T")
 
 
-def serve_gateway(host: str | None, port: int | None, workers: int) -> int:
+def serve_gateway(host: str | None, port: int | None, workers: int | None) -> int:
     import uvicorn
 
     configure_json_logging(LoggingSettings().log_level)
@@ -28,7 +28,7 @@ def serve_gateway(host: str | None, port: int | None, workers: int) -> int:
         factory=True,
         host=host or settings.gateway_host,
         port=port or settings.gateway_port,
-        workers=workers,
+        workers=workers or settings.gateway_workers,
         log_config=None,
         access_log=False,
         proxy_headers=True,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from domain.backtest.spec import MAX_UNIVERSE
 from domain.ports import Clock, MessageQueue, Repositories, TradingCalendar
+from gateway.series_cache import SeriesCache
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,6 +28,8 @@ class GatewayOptions:
     # Readiness checks give up after this long: a hanging dependency is a failed one.
     dependency_timeout_s: float = 2.0
     chart_cache_size: int = 128
+    # Encoded price series kept per process (gateway.series_cache); 0 turns the cache off.
+    price_cache_bytes: int = 64 * 1024 * 1024
     title: str = "Insight-Invest API"
 
 
@@ -41,3 +44,7 @@ class GatewayContainer:
     clock: Clock
     calendar: TradingCalendar | None = None
     options: GatewayOptions = field(default_factory=GatewayOptions)
+    price_cache: SeriesCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.price_cache = SeriesCache(self.options.price_cache_bytes)

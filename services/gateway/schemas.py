@@ -5,7 +5,6 @@ is several times smaller and faster to encode."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import uuid
@@ -312,42 +311,21 @@ class FastJSONResponse(JSONResponse):
     finite or None, except in float64 numpy arrays, whose NaN/inf are encoded as null."""
 
     def render(self, content: Any) -> bytes:
-        if orjson is not None:
-            return orjson.dumps(content, default=_default, option=_ORJSON_OPTIONS)
-        return json.dumps(
-            content, separators=(",", ":"), allow_nan=False, default=_default
-        ).encode()
+        return dump_json(content)
+
+
+def dump_json(content: Any) -> bytes:
+    """``content`` as compact JSON bytes, as ``FastJSONResponse`` sends it."""
+    if orjson is not None:
+        return orjson.dumps(content, default=_default, option=_ORJSON_OPTIONS)
+    return json.dumps(content, separators=(",", ":"), allow_nan=False, default=_default).encode()
 
 
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY if orjson is not None else 0
-# Price series are gzipped here at level 1: a third of the CPU of the app-wide GZip level for
-# ~7% more bytes, and compression is the largest cost of a series response after the read.
-# GZipMiddleware passes a body that already carries Content-Encoding through untouched.
-SERIES_GZIP_LEVEL = 1
-GZIP_MIN_BYTES = 1024
 
 
 def accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "")
-
-
-class SeriesResponse(FastJSONResponse):
-    """``FastJSONResponse`` for large series, compressed cheaply when the client accepts it."""
-
-    def __init__(self, content: Any, *, gzip_body: bool, **kwargs: Any) -> None:
-        self._gzip_body = gzip_body
-        self._encoded = False
-        super().__init__(content, **kwargs)
-        if self._encoded:
-            self.headers["Content-Encoding"] = "gzip"
-            self.headers.add_vary_header("Accept-Encoding")
-
-    def render(self, content: Any) -> bytes:
-        body = super().render(content)
-        if not self._gzip_body or len(body) < GZIP_MIN_BYTES:
-            return body
-        self._encoded = True
-        return gzip.compress(body, compresslevel=SERIES_GZIP_LEVEL, mtime=0)
 
 
 def _default(value: Any) -> Any:

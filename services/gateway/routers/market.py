@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from typing import Annotated, Literal
 
 import pandas as pd
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 
 from domain.backtest.spec import MAX_ASSET_ID
 from domain.errors import InvalidRequest, NotFound
 from domain.model import PRICE_FIELDS, Asset, AssetQuery, AssetType, Market
+from gateway.caching import REVALIDATE, etag_for, not_modified
 from gateway.deps import Container
 from gateway.problems import problem_docs
 from gateway.schemas import (
@@ -21,12 +21,13 @@ from gateway.schemas import (
     ListOf,
     PriceSeriesOut,
     PricesOut,
-    SeriesResponse,
     accepts_gzip,
     asset_out,
     bars_out,
+    dump_json,
 )
 from gateway.security import Reader
+from gateway.series_cache import Piece, SeriesKey, items_body, single_body
 
 # Asset ids are the store's 32-bit keys: a larger number names no asset (422, not a 500).
 AssetIdPath = Annotated[int, Path(ge=1, le=MAX_ASSET_ID, description="Asset id")]
@@ -97,7 +98,10 @@ async def get_asset(container: Container, _: Reader, asset_id: AssetIdPath) -> F
     "/assets/{asset_id}/prices",
     summary="Daily bars of one asset, columnar",
     response_model=PriceSeriesOut,
-    responses=problem_docs(401, 404, 422, 503),
+    responses={
+        304: {"description": "Not modified (If-None-Match)"},
+        **problem_docs(401, 404, 422, 503),
+    },
 )
 async def asset_prices(
     request: Request,
@@ -107,29 +111,21 @@ async def asset_prices(
     start: Start = None,
     end: End = None,
     fields: Fields = None,
-) -> FastJSONResponse:
+) -> Response:
     check_range(start, end)
-    # Side by side: the lookup and the read are independent (an unknown id reads no rows).
-    asset, frame = await asyncio.gather(
-        _asset(container, asset_id), container.repositories.prices.read(asset_id, start, end)
-    )
-    body = bars_out(asset, frame, _fields(fields))
-    return SeriesResponse(body, gzip_body=accepts_gzip(request))
-
-
-async def _read_bars(
-    container: Container, ids: list[int], start: date | None, end: date | None
-) -> list[pd.DataFrame]:
-    """Bars of each asset, in ``ids`` order (the SQL adapter reads them in one query)."""
-    by_id = await container.repositories.prices.read_many(ids, start, end)
-    return [by_id[i] for i in ids]
+    # The asset (and its prices revision) first, the bars after: see gateway.series_cache.
+    asset = await _asset(container, asset_id)
+    return await _series_response(request, container, [asset], start, end, _fields(fields))
 
 
 @router.get(
     "/prices",
     summary="Daily bars of several assets at once, columnar",
     response_model=PricesOut,
-    responses=problem_docs(401, 404, 422, 503),
+    responses={
+        304: {"description": "Not modified (If-None-Match)"},
+        **problem_docs(401, 404, 422, 503),
+    },
 )
 async def prices(
     request: Request,
@@ -142,7 +138,7 @@ async def prices(
     start: Start = None,
     end: End = None,
     fields: Fields = None,
-) -> FastJSONResponse:
+) -> Response:
     check_range(start, end)
     limit = container.options.max_assets_per_price_request
     ids = list(dict.fromkeys(asset_id))
@@ -155,7 +151,73 @@ async def prices(
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFound(f"assets {missing} do not exist")
-    columns = _fields(fields)
-    frames = await _read_bars(container, ids, start, end)
-    items = [bars_out(found[i], f, columns) for i, f in zip(ids, frames, strict=True)]
-    return SeriesResponse({"items": items}, gzip_body=accepts_gzip(request))
+    assets = [found[i] for i in ids]
+    return await _series_response(request, container, assets, start, end, _fields(fields), True)
+
+
+async def _series_response(
+    request: Request,
+    container: Container,
+    assets: list[Asset],
+    start: date | None,
+    end: date | None,
+    columns: list[str],
+    many: bool = False,
+) -> Response:
+    """The series of ``assets`` (one body, or ``{"items": [...]}`` when ``many``), with an
+    ETag from their prices revisions: a client holding it gets a 304 without a bars read."""
+    gzip_ok = accepts_gzip(request)
+    etag = etag_for(
+        "prices",
+        many,
+        [(a.id, a.prices_revision, a.ticker, a.currency.value) for a in assets],
+        start,
+        end,
+        columns,
+        gzip_ok,  # the gzip and identity bodies differ: strong ETags must too
+    )
+    headers = {"ETag": etag, "Cache-Control": REVALIDATE, "Vary": "Accept-Encoding"}
+    unchanged = not_modified(request, etag, REVALIDATE)
+    if unchanged is not None:
+        unchanged.headers["Vary"] = "Accept-Encoding"
+        return unchanged
+    pieces = await _series_pieces(container, assets, start, end, columns)
+    body = items_body(pieces, gzip_ok) if many else single_body(pieces[0], gzip_ok)
+    if body.gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(body.content, media_type="application/json", headers=headers)
+
+
+async def _series_pieces(
+    container: Container,
+    assets: list[Asset],
+    start: date | None,
+    end: date | None,
+    columns: list[str],
+) -> list[Piece]:
+    """Each asset's encoded series, from the cache or read (one query for all the misses)."""
+    cache = container.price_cache
+    keys = [
+        SeriesKey(
+            a.id or 0, a.prices_revision, a.ticker, a.currency.value, start, end, tuple(columns)
+        )
+        for a in assets
+    ]
+    found = [cache.get(k) for k in keys]
+    misses = [i for i, piece in enumerate(found) if piece is None]
+    if misses:
+        frames = await _read_bars(container, [keys[i].asset_id for i in misses], start, end)
+        for i, frame in zip(misses, frames, strict=True):
+            found[i] = piece = Piece.of(dump_json(bars_out(assets[i], frame, columns)))
+            cache.put(keys[i], piece)
+    return [piece for piece in found if piece is not None]
+
+
+async def _read_bars(
+    container: Container, ids: list[int], start: date | None, end: date | None
+) -> list[pd.DataFrame]:
+    """Bars of each asset, in ``ids`` order (the SQL adapter reads several in one query)."""
+    if len(ids) == 1:
+        return [await container.repositories.prices.read(ids[0], start, end)]
+    by_id = await container.repositories.prices.read_many(ids, start, end)
+    return [by_id[i] for i in ids]

@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from adapters.settings import DatabaseSettings, QueueSettings
-from adapters.sqlalchemy import run_migrations
+from adapters.sqlalchemy import SqlaPriceRepository, create_engine, run_migrations
 from domain.model import Asset, AssetType, Currency, Exchange, JobStatus, Market
 from gateway.app import create_app, create_app_from_env
 from gateway.bootstrap import build_container
@@ -173,3 +174,49 @@ def test_app_from_environment_builds_and_disposes_its_adapters(
             "/v1/ingestion/commands", json={"type": "update_macro"}, headers={"X-API-Key": "k2"}
         )
         assert accepted.status_code == 202
+
+
+def scaled(seed: int, factor: float) -> pd.DataFrame:
+    """The seeded bars of ``seed`` with every price multiplied by ``factor``."""
+    frame = bars(seed=seed)
+    for name in ("open", "high", "low", "close", "adj_close"):
+        frame[name] = frame[name] * factor
+    return frame
+
+
+async def test_price_reads_show_every_write_at_once_with_the_cache_on(
+    database_url: str, sqs_endpoint: str
+) -> None:
+    """Write → read → write again → read: the gateway's series cache never serves the old
+    bars, also when the writer is another process (here: another engine, as the ingestor)."""
+    async with running_gateway(database_url, queue_settings(sqs_endpoint)) as (client, container):
+        tickers = await seed_tickers(container)
+        found = await container.repositories.assets.find(list(tickers))
+        ids = [found[t].id for t in tickers]
+        one, many = f"/v1/assets/{ids[0]}/prices", {"asset_id": ids, "fields": ["close"]}
+        gzip = {"Accept-Encoding": "gzip"}
+        seeded = (await client.get(one, headers=gzip)).json()["bars"]["close"]
+        cached = await client.get(one, headers=gzip)
+        assert container.price_cache.enabled and len(container.price_cache) == 1
+        assert (
+            await client.get(one, headers={"If-None-Match": cached.headers["etag"]})
+        ).status_code == 304
+        before_many = (await client.get("/v1/prices", params=many)).json()["items"]
+
+        writer = create_engine(database_url)
+        try:
+            for factor in (2.0, 3.0):
+                await SqlaPriceRepository(writer).upsert(ids[0], scaled(seed=0, factor=factor))
+                after = await client.get(
+                    one, headers={**gzip, "If-None-Match": cached.headers["etag"]}
+                )
+                assert after.status_code == 200
+                assert after.json()["bars"]["close"] == pytest.approx([factor * v for v in seeded])
+                items = (await client.get("/v1/prices", params=many)).json()["items"]
+                assert items[0]["bars"]["close"] == pytest.approx([factor * v for v in seeded])
+                assert items[1:] == before_many[1:]  # the other assets did not change
+            await SqlaPriceRepository(writer).replace(ids[0], scaled(seed=0, factor=1.0).iloc[:5])
+        finally:
+            await writer.dispose()
+        replaced = (await client.get(one, headers=gzip)).json()["bars"]["close"]
+        assert replaced == pytest.approx(seeded[:5])
