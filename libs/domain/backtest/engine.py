@@ -161,7 +161,7 @@ def _columns_all_positive(raw: np.ndarray) -> np.ndarray:
     fold = max(1, 512 // max(m, 1))  # sessions folded into one row of ~512 entries
     whole = n // fold * fold
     head = good[:whole].reshape(-1, fold * m).all(axis=0).reshape(fold, m).all(axis=0)
-    result: np.ndarray = head & good[whole:].all(axis=0)
+    result = np.asarray(head & good[whole:].all(axis=0))
     return result
 
 
