@@ -15,7 +15,9 @@ ends, NAV and headline metrics, so "within 2x of the floor" is checked on this m
 Peers on the same panels in the same run: bt (``bt.algos`` equal weight monthly, momentum
 top N) and vectorbt (``Portfolio.from_orders`` with target percents on the same rebalance
 days; its momentum weights are computed with pandas inside the timed call). Peers that are
-not installed are skipped (``uv sync --group bench``). Results go to
+not installed are skipped (``uv sync --group bench``). ``BENCH_ENGINE_PEERS=0`` skips them
+too, for a quick check of our engine against the floor (the default runs them); such a run
+prints its figures but leaves the results file alone. Results go to
 ``bench/results/engine.json``; the last line printed is a one-line summary.
 """
 
@@ -244,8 +246,15 @@ def _vbt_run(prices: pd.DataFrame, strategy: str) -> float:
     return float(portfolio.total_return())
 
 
+def _with_peers() -> bool:
+    return os.environ.get("BENCH_ENGINE_PEERS", "1") != "0"
+
+
 def bench_peers(prices: pd.DataFrame) -> list[dict[str, Any]]:
-    records = []
+    records: list[dict[str, Any]] = []
+    if not _with_peers():
+        print("peers skipped (BENCH_ENGINE_PEERS=0)")
+        return records
     for engine, run in (("bt", _bt_run), ("vectorbt", _vbt_run)):
         try:
             __import__(engine)
@@ -315,8 +324,9 @@ def main() -> None:
     }
     for record in records:
         record.update(meta)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(records, indent=1) + "\n")
+    if _with_peers():  # a quick run without the peers does not replace the full results
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(records, indent=1) + "\n")
     print(_summary(records))
 
 
