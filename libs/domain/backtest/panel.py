@@ -57,10 +57,11 @@ class SessionCalendar:
             first_month=first_month,
         )
 
-    def months_back(self, sessions: np.ndarray, months: int) -> np.ndarray | None:
+    def months_back(self, sessions: np.ndarray, months: int | np.ndarray) -> np.ndarray | None:
         """The last session on or before each session's date minus ``months`` calendar months
         (``pd.DateOffset`` semantics: the same day of the month, clipped to the month's last
-        day, same time), -1 before the first; None if the table does not reach back that far."""
+        day, same time), -1 before the first; None if the table does not reach back that far.
+        ``months`` may be one number per session."""
         now = self.month[sessions] - self.first_month
         then = now - months
         if len(then) and then.min() < 0:

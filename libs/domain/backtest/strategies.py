@@ -236,11 +236,18 @@ def dual_momentum(ctx: SignalContext, params: DualMomentumParams) -> np.ndarray:
 def _score_momentum(ctx: SignalContext, params: DualMomentumParams, safe: int | None) -> np.ndarray:
     """The original app's variant: score = share of positive 1..12-month trailing returns."""
     horizons = 12
-    positive = np.zeros((len(ctx.decisions), len(ctx.labels)))
+    count = len(ctx.decisions)
+    starts = None
+    if ctx.calendar is not None:  # every horizon's start in one call
+        months = np.repeat(np.arange(1, horizons + 1), count)
+        starts = ctx.calendar.months_back(np.tile(ctx.decisions, horizons), months)
+    if starts is None:
+        starts = np.concatenate([ctx.months_back(h) for h in range(1, horizons + 1)])
+    starts = np.maximum(starts, 0).reshape(horizons, count)
+    positive = np.zeros((count, len(ctx.labels)))
     closes = ctx.prices[ctx.decisions]
     with np.errstate(invalid="ignore", divide="ignore"):
-        for months in range(1, horizons + 1):
-            start = np.maximum(ctx.months_back(months), 0)
+        for start in starts:
             # fl(x / y) − 1 > 0 exactly when fl(x / y) > 1 (Sterbenz): the trailing return's sign.
             positive += closes / ctx.prices[start] > 1.0
     score = positive / horizons

@@ -191,6 +191,9 @@ def test_session_calendar_months_back_is_a_search_for_the_date_offset(
     got = calendar.months_back(sessions, months)
     assert got is not None
     np.testing.assert_array_equal(got, expected)
+    per_session = calendar.months_back(sessions, np.full(len(sessions), months))
+    assert per_session is not None
+    np.testing.assert_array_equal(per_session, expected)
 
 
 @settings(max_examples=40, deadline=None)
