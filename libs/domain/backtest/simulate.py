@@ -175,6 +175,7 @@ def simulate(
 # window (the units of each session's segment gathered: sessions × assets, small); beyond it,
 # one mat-vec per segment on a view of the panel (no sessions × assets temporary).
 _GATHER_MAX_ASSETS = 32
+_GATHER_ELEMENTS = 16_384  # 128 kB blocks: reused heap memory, not fresh pages each run
 
 
 def holdings_value(
@@ -183,10 +184,15 @@ def holdings_value(
     """Value at each session of ``rows`` of the units bought at its segment's trade."""
     if len(rows) == 0:
         return np.zeros(0)
-    if prices.shape[1] <= _GATHER_MAX_ASSETS:
-        gathered: np.ndarray = np.einsum("tj,tj->t", prices[rows[0] : rows[-1] + 1], units[k_of])
-        return gathered
     growth = np.empty(len(rows))
+    m = prices.shape[1]
+    if m <= _GATHER_MAX_ASSETS:
+        step = max(1, _GATHER_ELEMENTS // max(m, 1))  # sessions per block of gathered units
+        for a in range(0, len(rows), step):
+            b = min(a + step, len(rows))
+            window = prices[rows[a] : rows[a] + (b - a)]
+            np.einsum("tj,tj->t", window, units[k_of[a:b]], out=growth[a:b])
+        return growth
     bounds = np.append(exe, len(prices) - 1).tolist()
     for k in range(len(exe)):
         a, b = bounds[k] + 1, bounds[k + 1] + 1
