@@ -6,7 +6,7 @@ invested optimum is ``v / Σv`` (c = 1: min variance; c = μ − r_f: max Sharpe
 conditions of the two problems coincide after that scaling, so the answer is exact, and NNLS
 (active set) takes about a millisecond on 200 assets. Weight caps fall back to SLSQP.
 
-Speed (docs/engine.md, "Speed"): the shrunk covariances of many decisions are estimated in one
+Speed (docs/engine.md, "Performance"): the shrunk covariances of many decisions are estimated in one
 batched pass (``window_moments``), and the NNLS is solved by an active-set method warm-started
 from the previous rebalance's support, which is usually already optimal, so most decisions cost
 one small Cholesky solve instead of a full active-set run from zero.
