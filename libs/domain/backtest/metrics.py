@@ -34,6 +34,14 @@ class Calendar:
             return str(self.dates[session].date().isoformat())
         return str(np.datetime_as_string(self.dates.values[session].astype("datetime64[D]")))
 
+    def isos(self, sessions: np.ndarray) -> list[str]:
+        """``iso`` of each session (any index; -1 is the last session)."""
+        if self.dates.tz is not None:
+            return [self.iso(int(t)) for t in sessions]
+        day = self.dates.values[sessions].astype("datetime64[D]")
+        result: list[str] = np.datetime_as_string(day).tolist()
+        return result
+
     def month_end_dates(self) -> list[str]:
         """ISO dates of ``month_ends`` (the rolling windows' dates are suffixes of it)."""
         day = self.dates.values[self.month_ends].astype("datetime64[D]")
@@ -267,13 +275,20 @@ def top_drawdowns(
     ep = drawdown_episodes(nav) if episodes is None else episodes
     days = _episode_days(ep, cal.days)
     out = []
-    for k in np.argsort(ep.depths, kind="stable")[:count].tolist():
-        peak, recovery, trough = int(ep.peaks[k]), int(ep.recoveries[k]), ep.trough(k)
+    chosen = np.argsort(ep.depths, kind="stable")[:count].tolist()
+    troughs = [ep.trough(k) for k in chosen]
+    # Every date the table names, formatted in one call.
+    sessions = (
+        [int(ep.peaks[k]) for k in chosen] + troughs + [int(ep.recoveries[k]) for k in chosen]
+    )
+    names = cal.isos(np.array(sessions, dtype=np.intp))
+    for i, k in enumerate(chosen):
+        peak, recovery, trough = int(ep.peaks[k]), int(ep.recoveries[k]), troughs[i]
         out.append(
             {
-                "peak": cal.iso(peak),
-                "trough": cal.iso(trough),
-                "recovery": cal.iso(recovery) if recovery >= 0 else None,
+                "peak": names[i],
+                "trough": names[len(chosen) + i],
+                "recovery": names[2 * len(chosen) + i] if recovery >= 0 else None,
                 "depth": float(ep.depths[k]),
                 "sessions_to_trough": trough - peak,
                 "sessions_to_recovery": recovery - trough if recovery >= 0 else None,
