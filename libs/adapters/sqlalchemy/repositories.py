@@ -11,7 +11,7 @@ import builtins
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.memory.repositories import decode_cursor, encode_cursor, normalize_observations
 from adapters.memory.repositories import observations_frame as _observations_frame
+from adapters.sqlalchemy.coltypes import UTCDateTime
 from adapters.sqlalchemy.errors import read_only, transaction
 from adapters.sqlalchemy.prices import SqlaPriceRepository
 from adapters.sqlalchemy.tables import (
@@ -107,7 +108,69 @@ def _asset(row: Any) -> Asset:
 
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
-_GET_ASSET = f"SELECT {', '.join(c.name for c in assets.columns)} FROM assets WHERE id = $1"
+_ASSET_COLUMNS = ", ".join(c.name for c in assets.columns)
+_GET_ASSET = f"SELECT {_ASSET_COLUMNS} FROM assets WHERE id = $1"
+_FIND_ASSETS = (
+    f"SELECT {_ASSET_COLUMNS} FROM assets "
+    "WHERE id = ANY($1::int[]) OR upper(ticker) = ANY($2::text[])"
+)
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (PostgreSQL only)."""
+    return (await conn.get_raw_connection()).driver_connection
+
+
+def _like_contains(needle: str) -> str:
+    """A LIKE pattern matching ``needle`` anywhere, its wildcards taken literally (ESCAPE '/'),
+    as SQLAlchemy's ``contains(..., autoescape=True)`` builds it."""
+    escaped = needle.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+def _list_assets_sql(query: AssetQuery, after: int | None) -> tuple[str, builtins.list[Any]]:
+    """``AssetRepository.list`` as one asyncpg statement and its arguments."""
+    where: builtins.list[str] = []
+    args: builtins.list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if after is not None:
+        where.append(f"id > {arg(after)}::bigint")  # bigint: _INT32_MIN - 1 fits
+    if query.market is not None:
+        where.append(f"market = {arg(query.market.value)}")
+    if query.asset_type is not None:
+        where.append(f"asset_type = {arg(query.asset_type.value)}")
+    if query.text:
+        pattern = arg(_like_contains(query.text.lower()))
+        where.append(
+            f"(lower(ticker) LIKE {pattern} ESCAPE '/' OR lower(name) LIKE {pattern} ESCAPE '/')"
+        )
+    condition = f"WHERE {' AND '.join(where)} " if where else ""
+    limit = arg(max(query.limit, 0) + 1)
+    return f"SELECT {_ASSET_COLUMNS} FROM assets {condition}ORDER BY id LIMIT {limit}", args
+
+
+def _list_assets_stmt(query: AssetQuery, after: int | None) -> Select[Any]:
+    """``AssetRepository.list`` in SQLAlchemy Core (SQLite)."""
+    stmt = select(assets).order_by(assets.c.id).limit(max(query.limit, 0) + 1)
+    if after is not None:
+        stmt = stmt.where(assets.c.id > after)
+    if query.market is not None:
+        stmt = stmt.where(assets.c.market == query.market.value)
+    if query.asset_type is not None:
+        stmt = stmt.where(assets.c.asset_type == query.asset_type.value)
+    if query.text:
+        needle = query.text.lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(assets.c.ticker).contains(needle, autoescape=True),
+                func.lower(assets.c.name).contains(needle, autoescape=True),
+            )
+        )
+    return stmt
 
 
 class _Fields:
@@ -186,7 +249,15 @@ class SqlaAssetRepository:
         if not conditions:
             return {}
         async with read_only(self._engine) as conn:
-            rows = [_asset(r) for r in await conn.execute(select(assets).where(or_(*conditions)))]
+            if conn.dialect.name == "postgresql":
+                # asyncpg directly, as in get(): the gateway resolves assets on every
+                # multi-asset price read and every submission.
+                keys = [i for i in ids if _INT32_MIN <= i <= _INT32_MAX]
+                records = await (await _driver(conn)).fetch(_FIND_ASSETS, keys, list(tickers))
+                rows = [_asset(_Fields(r)) for r in records]
+            else:
+                stmt = select(assets).where(or_(*conditions))
+                rows = [_asset(r) for r in await conn.execute(stmt)]
         by_id = {a.id: a for a in rows}
         by_ticker: dict[str, builtins.list[Asset]] = {}
         for a in rows:
@@ -201,23 +272,16 @@ class SqlaAssetRepository:
         return found
 
     async def list(self, query: AssetQuery) -> Page[Asset]:
-        stmt = select(assets).order_by(assets.c.id).limit(max(query.limit, 0) + 1)
+        after = None
         if query.cursor:
-            stmt = stmt.where(assets.c.id > int(_cursor(query.cursor, 1)[0]))
-        if query.market is not None:
-            stmt = stmt.where(assets.c.market == query.market.value)
-        if query.asset_type is not None:
-            stmt = stmt.where(assets.c.asset_type == query.asset_type.value)
-        if query.text:
-            needle = query.text.lower()
-            stmt = stmt.where(
-                or_(
-                    func.lower(assets.c.ticker).contains(needle, autoescape=True),
-                    func.lower(assets.c.name).contains(needle, autoescape=True),
-                )
-            )
+            # Outside the key range "after" is "before every id" or "after every id".
+            after = min(max(int(_cursor(query.cursor, 1)[0]), _INT32_MIN - 1), _INT32_MAX)
         async with read_only(self._engine) as conn:
-            rows = [_asset(r) for r in await conn.execute(stmt)]
+            if conn.dialect.name == "postgresql":  # asyncpg directly, as in get()
+                sql, args = _list_assets_sql(query, after)
+                rows = [_asset(_Fields(r)) for r in await (await _driver(conn)).fetch(sql, *args)]
+            else:
+                rows = [_asset(r) for r in await conn.execute(_list_assets_stmt(query, after))]
         page = rows[: max(query.limit, 0)]
         more = len(rows) > len(page) and bool(page)
         return Page(items=page, next_cursor=encode_cursor(page[-1].id) if more else None)
@@ -328,6 +392,28 @@ def _series(row: Any) -> MacroSeries:
 # --- jobs ---------------------------------------------------------------------------------
 
 
+_GET_JOB = (
+    f"SELECT {', '.join(c.name for c in backtest_jobs.columns)} FROM backtest_jobs WHERE id = $1"
+)
+_JOB_TIMES = frozenset(c.name for c in backtest_jobs.columns if isinstance(c.type, UTCDateTime))
+
+
+class _JobFields(_Fields):
+    """A driver record of a job, its values as the SQLAlchemy column types return them."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._record[name]
+        if value is None:
+            return None
+        if name == "id":  # asyncpg's own UUID class, made a plain uuid.UUID
+            return uuid.UUID(bytes=value.bytes)
+        if name in _JOB_TIMES:
+            return value.astimezone(UTC)
+        return value
+
+
 def _job(row: Any) -> BacktestJob:
     return BacktestJob(
         id=row.id,
@@ -364,7 +450,13 @@ class SqlaJobRepository:
         return job
 
     async def get(self, job_id: uuid.UUID) -> BacktestJob | None:
-        return await self._one(backtest_jobs.c.id == job_id)
+        if self._engine.dialect.name != "postgresql":
+            return await self._one(backtest_jobs.c.id == job_id)
+        # asyncpg directly, as assets.get(): job status polls are the gateway's most frequent
+        # read, and SQLAlchemy's BEGIN/ROLLBACK and row processing cost more than the query.
+        async with read_only(self._engine) as conn:
+            record = await (await _driver(conn)).fetchrow(_GET_JOB, job_id)
+        return _job(_JobFields(record)) if record else None
 
     async def by_idempotency_key(self, key: str) -> BacktestJob | None:
         return await self._one(backtest_jobs.c.idempotency_key == key)
