@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from domain.backtest.engine import decision_sessions
 from domain.backtest.metrics import quantile
-from domain.backtest.panel import SessionCalendar, repair_columns
+from domain.backtest.panel import SessionCalendar, asof, repair_columns
 from domain.backtest.simulate import holdings_value
 from domain.backtest.strategies import first_n_stable, months_earlier, window_sums
 
@@ -220,3 +220,25 @@ def testholdings_value_is_the_plain_sum_of_units_times_prices(
         for t, k in zip(rows, k_of, strict=True)
     ]
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_days=st.integers(1, 60),
+    holes=st.booleans(),
+    same_dates=st.booleans(),
+)
+def test_as_of_values_are_pandas_as_of_whether_or_not_already_on_the_dates(
+    seed: int, n_days: int, holes: bool, same_dates: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    index = pd.bdate_range("2020-01-01", periods=n_days)
+    series = pd.Series(rng.uniform(1.0, 2.0, n_days), index=index)
+    if holes:
+        series[rng.random(n_days) < 0.3] = np.nan
+    dates = index if same_dates else pd.bdate_range("2019-12-25", periods=n_days + 5)
+
+    expected = series.asof(dates).to_numpy()
+
+    np.testing.assert_array_equal(asof(series, dates), expected)
