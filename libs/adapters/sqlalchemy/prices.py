@@ -46,10 +46,10 @@ _BOUNDS = "p.asset_id = ANY($1::int[]) AND p.date BETWEEN $2 AND $3"
 # per date and a batch holds an asset once). The stored rows the stage changes are deleted;
 # staged rows that still match a stored row are then exactly the unchanged ones, and all the
 # others are COPYed straight into ``prices`` (COPY inserts and WAL-logs a page of rows at a
-# time, INSERT row by row). On bench-ingest's 500k restated rows (best of 6, same run, shared host) the
-# merge took 2.9 s this way against 3.9 s as ``INSERT … ON CONFLICT DO UPDATE``, which probes,
-# locks and then updates each row. Unchanged rows are never rewritten: re-ingesting the same
-# history writes no new tuple.
+# time, INSERT row by row). On bench-ingest's 500k restated rows (best of 6, same run, shared
+# host) the merge took 2.9 s this way against 3.9 s as ``INSERT … ON CONFLICT DO UPDATE``,
+# which probes, locks and then updates each row. Unchanged rows are never rewritten:
+# re-ingesting the same history writes no new tuple.
 _DELETE_CHANGED = (
     f"DELETE FROM prices p USING {_STAGE} s WHERE {_KEY} AND {_BOUNDS} AND ({_CHANGED})"
 )
