@@ -30,6 +30,9 @@ _KKT_TOLERANCE = 1e-13
 # moments took twice as long with 1.2 MB chunks), smaller ones pay numpy's per-call overhead.
 _CHUNK_ELEMENTS = 65_536
 _MIN_CHUNK_ELEMENTS = 50_000
+# …but at least this many decisions per chunk: on wide universes one decision's window is
+# already large, and batching several keeps numpy's per-call overhead small.
+_MIN_CHUNK_DECISIONS = 16
 
 
 def ledoit_wolf(returns: np.ndarray) -> np.ndarray:
@@ -56,10 +59,10 @@ def ledoit_wolf(returns: np.ndarray) -> np.ndarray:
 
 def chunks(count: int, window: int, assets: int, panel_elements: int | None = None) -> list[slice]:
     """Consecutive slices of ``count`` decisions whose stacked windows fit the chunk budget."""
-    budget = _CHUNK_ELEMENTS
-    if panel_elements is not None:
-        budget = min(budget, max(_MIN_CHUNK_ELEMENTS, panel_elements))
-    size = max(1, budget // max(1, (window + 1) * assets))
+    per_decision = max(1, (window + 1) * assets)
+    size = max(_MIN_CHUNK_DECISIONS, _CHUNK_ELEMENTS // per_decision)
+    if panel_elements is not None:  # never more than the panel holds
+        size = min(size, max(1, max(_MIN_CHUNK_ELEMENTS, panel_elements) // per_decision))
     return [slice(a, min(a + size, count)) for a in range(0, count, size)]
 
 
