@@ -193,11 +193,12 @@ def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
     if data.benchmark is not None:
         bench = asof(data.benchmark, dates)
         benchmark = to_base(bench, data.benchmark_currency, base, fx)
+    first_valid = repair_columns(raw, np.flatnonzero(~clean))  # fills raw in place
     return Panel(
         dates=dates,
         labels=labels,
         prices=raw,
-        first_valid=repair_columns(raw, np.flatnonzero(~clean)),
+        first_valid=first_valid,
         start_idx=start_idx,
         cash_growth=cash_growth(data.risk_free, dates),
         benchmark=benchmark,
