@@ -44,7 +44,7 @@ def options_from_settings(settings: GatewaySettings) -> GatewayOptions:
     )
 
 
-def _engine_overrides(url: str) -> dict[str, Any]:
+def engine_options(url: str) -> dict[str, Any]:
     from adapters.sqlalchemy.engine import is_sqlite
 
     if is_sqlite(url):
@@ -154,7 +154,7 @@ async def build_container(
     from adapters.sqs import SqsConnection
 
     url = database.url()
-    engine = create_engine(url, **_engine_overrides(url))
+    engine = create_engine(url, **engine_options(url))
     if not is_sqlite(url):
         ping_when_idle(engine, DB_PING_IDLE_S)
     try:

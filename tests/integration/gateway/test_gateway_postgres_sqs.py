@@ -3,6 +3,7 @@ by its composition root exactly as in production."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -14,12 +15,18 @@ import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from adapters.settings import DatabaseSettings, QueueSettings
-from adapters.sqlalchemy import SqlaPriceRepository, create_engine, run_migrations
+from adapters.sqlalchemy import (
+    SqlaAssetRepository,
+    SqlaPriceRepository,
+    create_engine,
+    run_migrations,
+)
 from domain.model import Asset, AssetType, Currency, Exchange, JobStatus, Market
 from gateway.app import create_app, create_app_from_env
-from gateway.bootstrap import build_container
+from gateway.bootstrap import build_container, engine_options, ping_when_idle
 from gateway.container import GatewayContainer, GatewayOptions
 from tests.unit.gateway.seed import bars
 
@@ -220,3 +227,31 @@ async def test_price_reads_show_every_write_at_once_with_the_cache_on(
             await writer.dispose()
         replaced = (await client.get(one, headers=gzip)).json()["bars"]["close"]
         assert replaced == pytest.approx(seeded[:5])
+
+
+async def test_a_pooled_connection_cut_while_idle_is_replaced_before_a_read_uses_it(
+    database_url: str,
+) -> None:
+    """The gateway's pool has no per-checkout pre-ping; a connection that sat idle is pinged
+    instead, so a restart or an idle cut between requests costs no failed request."""
+    engine = create_engine(database_url, **engine_options(database_url))
+    ping_when_idle(engine, idle_s=0.0)
+    try:
+        assets = SqlaAssetRepository(engine)
+        await assets.get(1)  # one connection in the pool
+        async with engine.connect() as conn:
+            cut = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        killer = create_engine(database_url)
+        try:
+            async with killer.connect() as admin:
+                await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": cut})
+        finally:
+            await killer.dispose()
+        await asyncio.sleep(0.1)
+
+        await assets.get(1)  # no error: the dead connection was replaced at checkout
+        async with engine.connect() as conn:
+            now = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert now != cut
+    finally:
+        await engine.dispose()
