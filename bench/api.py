@@ -5,9 +5,9 @@ local one) holding the 28 US instruments of ``../shared/data/canonical`` (or, wh
 is absent, the offline sample data for the shipped US universe), the gateway runs as a real
 subprocess (``python -m cli.main gateway``: uvicorn, ``GATEWAY_WORKERS=2``, one per core)
 against a moto SQS server on loopback, and a lean async load generator written here on
-``aiohttp`` (not an external tool;
-its C HTTP parser keeps the generator's own CPU small next to the server's, where httpx's
-pure-Python parsing of ~100 kB bodies became the bottleneck) drives it:
+``aiohttp`` (not an external tool; its C HTTP parser keeps the generator's own CPU small next
+to the server's, where httpx's pure-Python parsing of ~100 kB bodies became the bottleneck)
+drives it:
 
 1. open loop: a fixed 200 requests/s for 30 s over a mix of asset listing, 10-year price
    history of one asset, 5 assets' 10-year prices at once, job status polls and job
