@@ -59,6 +59,12 @@ class GatewayMetrics:
             ["type"],
             registry=self.registry,
         )
+        self.price_series = Counter(
+            "gateway_price_series_total",
+            "Asset price series served, by source: the series cache or a read of the store",
+            ["source"],
+            registry=self.registry,
+        )
 
 
 def _route_template(scope: Scope) -> str:

@@ -13,7 +13,8 @@ from domain.backtest.spec import MAX_ASSET_ID
 from domain.errors import InvalidRequest, NotFound
 from domain.model import PRICE_FIELDS, Asset, AssetQuery, AssetType, Market
 from gateway.caching import REVALIDATE, etag_for, not_modified
-from gateway.deps import Container
+from gateway.deps import Container, Metrics
+from gateway.observability import GatewayMetrics
 from gateway.problems import problem_docs
 from gateway.schemas import (
     AssetOut,
@@ -106,6 +107,7 @@ async def get_asset(container: Container, _: Reader, asset_id: AssetIdPath) -> F
 async def asset_prices(
     request: Request,
     container: Container,
+    metrics: Metrics,
     _: Reader,
     asset_id: AssetIdPath,
     start: Start = None,
@@ -115,7 +117,7 @@ async def asset_prices(
     check_range(start, end)
     # The asset (and its prices revision) first, the bars after: see gateway.series_cache.
     asset = await _asset(container, asset_id)
-    return await _series_response(request, container, [asset], start, end, _fields(fields))
+    return await _series_response(request, container, metrics, [asset], start, end, _fields(fields))
 
 
 @router.get(
@@ -130,6 +132,7 @@ async def asset_prices(
 async def prices(
     request: Request,
     container: Container,
+    metrics: Metrics,
     _: Reader,
     asset_id: Annotated[
         list[Annotated[int, Field(ge=1, le=MAX_ASSET_ID)]],
@@ -152,12 +155,15 @@ async def prices(
     if missing:
         raise NotFound(f"assets {missing} do not exist")
     assets = [found[i] for i in ids]
-    return await _series_response(request, container, assets, start, end, _fields(fields), True)
+    return await _series_response(
+        request, container, metrics, assets, start, end, _fields(fields), many=True
+    )
 
 
 async def _series_response(
     request: Request,
     container: Container,
+    metrics: GatewayMetrics,
     assets: list[Asset],
     start: date | None,
     end: date | None,
@@ -181,7 +187,7 @@ async def _series_response(
     if unchanged is not None:
         unchanged.headers["Vary"] = "Accept-Encoding"
         return unchanged
-    pieces = await _series_pieces(container, assets, start, end, columns)
+    pieces = await _series_pieces(container, metrics, assets, start, end, columns)
     body = items_body(pieces, gzip_ok) if many else single_body(pieces[0], gzip_ok)
     if body.gzipped:
         headers["Content-Encoding"] = "gzip"
@@ -190,6 +196,7 @@ async def _series_response(
 
 async def _series_pieces(
     container: Container,
+    metrics: GatewayMetrics,
     assets: list[Asset],
     start: date | None,
     end: date | None,
@@ -205,7 +212,9 @@ async def _series_pieces(
     ]
     found = [cache.get(k) for k in keys]
     misses = [i for i, piece in enumerate(found) if piece is None]
+    metrics.price_series.labels("cache").inc(len(found) - len(misses))
     if misses:
+        metrics.price_series.labels("read").inc(len(misses))
         frames = await _read_bars(container, [keys[i].asset_id for i in misses], start, end)
         for i, frame in zip(misses, frames, strict=True):
             found[i] = piece = Piece.of(dump_json(bars_out(assets[i], frame, columns)))

@@ -136,6 +136,9 @@ async def test_repeated_price_reads_come_from_the_cache(
     assert [item["asset_id"] for item in many.json()["items"]] == [1, 2]
     assert many.json()["items"][0] == first.json()
     assert reads == ["read", "read"]
+    metrics = (await stack.client.get("/metrics")).text
+    assert 'gateway_price_series_total{source="cache"} 2.0' in metrics
+    assert 'gateway_price_series_total{source="read"} 2.0' in metrics
 
 
 async def test_a_price_write_is_visible_at_once_on_both_routes(stack: Stack) -> None:
