@@ -90,7 +90,10 @@ def create_app_from_env() -> FastAPI:
         async with build_container(database, queues, options) as container:
             install_container(app, container)
             freeze_startup_heap()
-            yield
+            try:
+                yield
+            finally:
+                gc.unfreeze()  # an embedding process (a test) gets its collector back
 
     return create_app(options=options, lifespan=lifespan)
 
