@@ -63,7 +63,7 @@ reliability: $(STAMP)
 # The report's figures are regenerated from the run (docs/reliability.md), pass or fail.
 chaos: $(STAMP)
 	CHAOS_HEAVY=1 $(PY) -m pytest -q -p no:cacheprovider tests/reliability \
-		--junitxml=bench/results/.chaos-junit.xml; status=$$?; \
+		--junitxml=bench/results/.chaos-junit.xml -o junit_family=xunit1; status=$$?; \
 		$(PY) -m bench.reliability_report; exit $$status
 
 soak: $(STAMP)-bench

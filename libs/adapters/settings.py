@@ -127,6 +127,9 @@ class GatewaySettings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 256 * 1024
     max_queued_jobs_per_key: int = 50
+    # Longest `?wait=` a status poll may hold a connection (GATEWAY_MAX_WAIT_SECONDS); keep it
+    # under the load balancer's idle timeout (60 s on the ALB).
+    gateway_max_wait_seconds: float = Field(default=30.0, ge=0, le=55)
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

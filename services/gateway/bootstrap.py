@@ -41,6 +41,7 @@ def options_from_settings(settings: GatewaySettings) -> GatewayOptions:
         max_body_bytes=settings.max_body_bytes,
         max_active_jobs_per_key=settings.max_queued_jobs_per_key,
         price_cache_bytes=settings.gateway_price_cache_mb * 1024 * 1024,
+        max_wait_s=settings.gateway_max_wait_seconds,
     )
 
 
