@@ -19,6 +19,10 @@ from domain.model import BAR_COLUMNS
 from domain.ports import Repositories
 from tests.integration.repositories.conftest import Backend, make_asset, make_bars
 
+ONLY_POSTGRES = pytest.mark.parametrize(
+    "backend_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
 
 async def _asset_ids(repos: Repositories, count: int) -> list[int]:
     stored = await repos.assets.upsert_many([make_asset() for _ in range(count)])
@@ -111,9 +115,13 @@ def _crash_midway(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
 
         monkeypatch.setattr(prices_module, "_sqlite_upsert", write_half_then_crash)
     else:
-        pytest.skip("the in-memory fake swaps whole frames: there is no midway to break")
+        raise AssertionError(f"no way to break {backend.name} midway")
 
 
+# The in-memory fake swaps whole frames: there is no midway to break.
+@pytest.mark.parametrize(
+    "backend_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 async def test_upsert_many_that_fails_midway_leaves_every_asset_as_it_was(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -153,9 +161,8 @@ async def _row_versions(backend: Backend, asset_id: int) -> dict[date, str]:
         return {row.date: row.ctid for row in rows}
 
 
+@ONLY_POSTGRES  # row versions (ctid) are PostgreSQL's
 async def test_upsert_rewrites_only_the_rows_it_changes(backend: Backend) -> None:
-    if backend.name != "postgres":
-        pytest.skip("row versions (ctid) are PostgreSQL's")
     (asset_id,) = await _asset_ids(backend.repos, 1)
     await backend.repos.prices.upsert(asset_id, make_bars(10))
     before = await _row_versions(backend, asset_id)
@@ -171,9 +178,8 @@ async def test_upsert_rewrites_only_the_rows_it_changes(backend: Backend) -> Non
     pd.testing.assert_frame_equal(await backend.repos.prices.read(asset_id), batch)
 
 
+@ONLY_POSTGRES  # row versions (ctid) are PostgreSQL's
 async def test_merge_of_a_wide_batch_touches_only_the_batch_assets(backend: Backend) -> None:
-    if backend.name != "postgres":
-        pytest.skip("row versions (ctid) are PostgreSQL's")
     ids = await _asset_ids(backend.repos, 4)
     start = date(2024, 1, 1)
     for asset_id in ids:
