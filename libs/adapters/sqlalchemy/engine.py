@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -83,9 +85,26 @@ def _sqlite_engine(url: str, **overrides: Any) -> AsyncEngine:
         options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
     options.update(overrides)
     engine = create_async_engine(url, **options)
+    if database and database != ":memory:":
+        event.listen(engine.sync_engine, "do_connect", _refuse_missing_directory(database))
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def _refuse_missing_directory(database: str) -> Any:
+    """Fail a connection to a file in a directory that does not exist before aiosqlite starts
+    its worker thread: that thread outlives the failed attempt and later posts to a closed
+    event loop. The error is the one sqlite3 itself raises, so it is translated the same way."""
+
+    def check(dialect: Any, record: Any, cargs: Any, cparams: Any) -> None:
+        directory = Path(database).parent
+        if not directory.is_dir():
+            raise sqlite3.OperationalError(
+                f"unable to open database file: directory {directory} does not exist"
+            )
+
+    return check
 
 
 # Execution option set by adapters.sqlalchemy.errors.transaction() on write transactions.
