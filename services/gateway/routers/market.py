@@ -173,21 +173,20 @@ async def _series_response(
     """The series of ``assets`` (one body, or ``{"items": [...]}`` when ``many``), with an
     ETag from their prices revisions: a client holding it gets a 304 without a bars read."""
     gzip_ok = accepts_gzip(request)
-    etag = etag_for(
-        "prices",
-        many,
-        [(a.id, a.prices_revision, a.ticker, a.currency.value) for a in assets],
-        start,
-        end,
-        columns,
-        gzip_ok,  # the gzip and identity bodies differ: strong ETags must too
-    )
+    keys = [
+        SeriesKey(
+            a.id or 0, a.prices_revision, a.ticker, a.currency.value, start, end, tuple(columns)
+        )
+        for a in assets
+    ]
+    # The gzip and identity bodies differ: strong ETags must too.
+    etag = etag_for("prices", many, keys, gzip_ok)
     headers = {"ETag": etag, "Cache-Control": REVALIDATE, "Vary": "Accept-Encoding"}
     unchanged = not_modified(request, etag, REVALIDATE)
     if unchanged is not None:
         unchanged.headers["Vary"] = "Accept-Encoding"
         return unchanged
-    pieces = await _series_pieces(container, metrics, assets, start, end, columns)
+    pieces = await _series_pieces(container, metrics, assets, keys)
     body = items_body(pieces, gzip_ok) if many else single_body(pieces[0], gzip_ok)
     if body.gzipped:
         headers["Content-Encoding"] = "gzip"
@@ -198,23 +197,16 @@ async def _series_pieces(
     container: Container,
     metrics: GatewayMetrics,
     assets: list[Asset],
-    start: date | None,
-    end: date | None,
-    columns: list[str],
+    keys: list[SeriesKey],
 ) -> list[Piece]:
     """Each asset's encoded series, from the cache or read (one query for all the misses)."""
     cache = container.price_cache
-    keys = [
-        SeriesKey(
-            a.id or 0, a.prices_revision, a.ticker, a.currency.value, start, end, tuple(columns)
-        )
-        for a in assets
-    ]
     found = [cache.get(k) for k in keys]
     misses = [i for i, piece in enumerate(found) if piece is None]
     metrics.price_series.labels("cache").inc(len(found) - len(misses))
     if misses:
         metrics.price_series.labels("read").inc(len(misses))
+        start, end, columns = keys[0].start, keys[0].end, list(keys[0].fields)
         frames = await _read_bars(container, [keys[i].asset_id for i in misses], start, end)
         for i, frame in zip(misses, frames, strict=True):
             found[i] = piece = Piece.of(dump_json(bars_out(assets[i], frame, columns)))
