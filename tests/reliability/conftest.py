@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import httpx
 import pytest
+import pytest_asyncio
 
 from tests.reliability.harness import (
     TICKERS,
+    ChaosStack,
     ingest_in_process,
     prepare_database,
     price_fingerprint,
@@ -22,6 +25,14 @@ INGEST_TICKERS = ("XLK", "XLF", "IWM", "DIA", "VNQ", "DBC", "LQD", "HYG")
 HEAVY = os.environ.get("CHAOS_HEAVY") == "1"
 
 pytestmark = [pytest.mark.postgres, pytest.mark.sqs]
+
+
+@pytest_asyncio.fixture
+async def client(stack: ChaosStack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the module's stack (each scenario module defines ``stack``), once ready."""
+    await stack.wait_ready()
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

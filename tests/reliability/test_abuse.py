@@ -9,13 +9,12 @@ import asyncio
 import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import schemathesis
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import FlakyStrategyDefinition, Unsatisfiable
@@ -73,13 +72,6 @@ def stack(
         yield stack
     finally:
         stack.stop_all()
-
-
-@pytest_asyncio.fixture
-async def client(stack: ChaosStack) -> AsyncIterator[httpx.AsyncClient]:
-    await stack.wait_ready()
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
-        yield client
 
 
 SNAPSHOT_TABLES = (

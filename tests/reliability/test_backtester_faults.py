@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from tests.reliability.harness import FAST_ENV, TICKERS, ChaosStack, fetch, poll, prepare_database
 
@@ -37,13 +36,6 @@ def stack(
         yield stack
     finally:
         stack.stop_all()
-
-
-@pytest_asyncio.fixture
-async def client(stack: ChaosStack) -> AsyncIterator[httpx.AsyncClient]:
-    await stack.wait_ready()
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
-        yield client
 
 
 async def worker_started(stack: ChaosStack, name: str) -> None:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from tests.reliability.conftest import HEAVY, INGEST_TICKERS
 from tests.reliability.harness import (
@@ -62,13 +61,6 @@ def stack(
     finally:
         proxy.restore()
         stack.stop_all()
-
-
-@pytest_asyncio.fixture
-async def client(stack: ChaosStack) -> AsyncIterator[httpx.AsyncClient]:
-    await stack.wait_ready()
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
-        yield client
 
 
 async def open_runs(stack: ChaosStack) -> int:
