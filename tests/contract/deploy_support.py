@@ -401,6 +401,20 @@ def next_fire_time(expression: str, after: datetime | None = None) -> datetime:
     return next(parse_cron(expression).fire_times(start))
 
 
+def longest_gap(expression: str, start: datetime | None = None) -> timedelta:
+    """The longest time between two successive fire times over two weeks (every weekday twice)."""
+    first = start or datetime(2026, 1, 5, tzinfo=UTC)
+    times = parse_cron(expression).fire_times(first)
+    previous = next(times)
+    gap = timedelta(0)
+    for when in times:
+        gap = max(gap, when - previous)
+        if when - first > timedelta(days=15):
+            return gap
+        previous = when
+    raise AssertionError(f"{expression} fires less than twice in two weeks")
+
+
 # ---------------------------------------------------------------------------------------------
 # The project's own contracts, read from the code
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from tests.contract.deploy_support import (
     TEMPLATES_DIR,
     CronError,
     load_template,
+    longest_gap,
     parameter_default,
     parse_cron,
     resources,
@@ -130,6 +131,55 @@ def test_seed_crons_fire_on_the_intended_days_in_utc(
     week = [next(times) for _ in range(len(weekdays))]
     assert {t.strftime("%a") for t in week} == weekdays
     assert {(t.hour, t.minute) for t in week} == {(hour, 0)}
+
+
+def _schedules_by_market() -> dict[str, str]:
+    """Market dimension of IngestionRunSucceeded -> the cron of the rule that starts its runs.
+    A command without a market is the macro run (domain.usecases.runs.report_finished)."""
+    by_market = {}
+    for rule in resources(TEMPLATES["messaging"], "AWS::Events::Rule").values():
+        template = rule["Properties"]["Targets"][0]["InputTransformer"]["InputTemplate"]
+        body = json.loads(re.sub(r'"<[a-z]+>"', "null", template))
+        by_market[body.get("market") or "MACRO"] = rule["Properties"]["ScheduleExpression"]
+    return by_market
+
+
+def _missing_run_alarms() -> dict[str, dict[str, Any]]:
+    """Market -> properties of the alarm that fires when no run of the market succeeded."""
+    alarms = {}
+    for alarm in resources(TEMPLATES["monitoring"], "AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        if properties.get("MetricName") == "IngestionRunSucceeded" and (
+            properties["TreatMissingData"] == "breaching"
+        ):
+            dimensions = {d["Name"]: d["Value"] for d in properties["Dimensions"]}
+            alarms[dimensions["Market"]] = properties
+    return alarms
+
+
+@pytest.mark.parametrize("market", ["US", "KR", "MACRO"])
+def test_missing_run_alarm_waits_out_the_longest_gap_plus_a_full_handler_run(market: str) -> None:
+    # The window must outlast the weekend gap and the run that ends it, or every Monday pages.
+    gap = longest_gap(_schedules_by_market()[market])
+    handler_timeout = timedelta(
+        seconds=parameter_default(TEMPLATES["app"], "HandlerTimeoutSeconds")
+    )
+    alarm = _missing_run_alarms()[market]
+    window = timedelta(seconds=alarm["Period"] * alarm["EvaluationPeriods"])
+    assert window >= gap + handler_timeout + timedelta(hours=1), (market, window, gap)
+    # Every period of the window must be empty: one success anywhere in it keeps the alarm OK.
+    assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
+    assert alarm["Statistic"] == "Sum" and alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["Threshold"] == 1
+
+
+def test_longest_gap_between_seed_runs_is_the_weekend() -> None:
+    gaps = {market: longest_gap(cron) for market, cron in _schedules_by_market().items()}
+    assert gaps == {
+        "US": timedelta(hours=72),
+        "KR": timedelta(hours=72),
+        "MACRO": timedelta(hours=48),
+    }
 
 
 def test_schedules_post_the_same_bodies_as_the_cli_schedule_table() -> None:
