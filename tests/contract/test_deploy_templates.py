@@ -299,11 +299,18 @@ def _check_oidc_provider(name: str, lid: str, resource: dict[str, Any]) -> None:
     assert properties["Url"] == "https://token.actions.githubusercontent.com", lid
     assert properties["ClientIdList"] == ["sts.amazonaws.com"]
     role = TEMPLATES[name]["Resources"]["GitHubDeployRole"]["Properties"]
-    condition = role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
-    subjects = condition["StringLike"]["token.actions.githubusercontent.com:sub"]
-    assert all(
-        ":ref:refs/heads/main" in s["Fn::Sub"] or ":environment:" in s["Fn::Sub"] for s in subjects
-    ), "only main or a protected environment may deploy"
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    # Exactly the protected deploy environment: no wildcard, no branch, no other operator.
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": {
+                "Fn::Sub": "repo:${GitHubRepository}:environment:${DeployEnvironment}"
+            },
+        }
+    }
+    assert parameter_default(TEMPLATES[name], "DeployEnvironment") == "prod"
 
 
 SKIPPED_TYPE_CHECKS: dict[str, Callable[[str, str, dict[str, Any]], None]] = {

@@ -109,6 +109,11 @@ def test_main_deploys_with_oidc_and_no_stored_aws_keys() -> None:
         s for s in _steps(deploy) if "configure-aws-credentials" in s.get("uses", "")
     ]
     assert credential_steps and all("role-to-assume" in s["with"] for s in credential_steps)
+    # The role trusts only the deploy environment's subject (bootstrap.yaml): a job assuming
+    # it outside that environment would be refused by AWS.
+    for name, job in deploy["jobs"].items():
+        if any("configure-aws-credentials" in s.get("uses", "") for s in job.get("steps", [])):
+            assert job.get("environment") == "${{ inputs.environment || 'prod' }}", name
     runs = " ".join(step.get("run", "") for step in _steps(deploy))
     assert "deploy/deploy.sh" in runs, "deploy through change sets, smoke test, rollback"
     assert deploy["jobs"]["build"]["needs"] == "test"
