@@ -75,6 +75,10 @@ class Asset:
     # write bumps it in the same transaction, so equal revisions mean equal bars (caches and
     # ETags key on it). A version stamp, not part of the asset's value: not compared.
     prices_revision: int = field(default=0, compare=False)
+    # The provider (its ``name``) that wrote the stored prices, set by the same writes that
+    # bump ``prices_revision``; None when there are none or the writer did not say. Provenance
+    # of the stored data, not part of the asset's value: not compared.
+    prices_source: str | None = field(default=None, compare=False)
 
     @property
     def provider_symbol(self) -> str:
@@ -116,6 +120,18 @@ def normalize_bars(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+# The offline sample provider's name. Its data is generated, not observed: every reader must
+# be able to tell (docs/api.md), so the name is the domain's, not only the adapter's.
+SAMPLE_SOURCE = "sample"
+# Providers whose data is synthetic.
+SYNTHETIC_SOURCES: frozenset[str] = frozenset({SAMPLE_SOURCE})
+
+
+def is_synthetic(source: str | None) -> bool:
+    """True when data written by provider ``source`` is generated rather than market data."""
+    return source in SYNTHETIC_SOURCES
+
+
 class MacroFrequency(enum.StrEnum):
     DAILY = "D"
     WEEKLY = "W"
@@ -132,6 +148,9 @@ class MacroSeries:
     name: str
     frequency: MacroFrequency
     units: str
+    # The provider that wrote the stored observations (set with them, in their transaction);
+    # None while there are none. Provenance of the stored data: not compared.
+    source: str | None = field(default=None, compare=False)
 
 
 # Macro observations are a DataFrame with columns ``date`` (datetime.date) and ``value``
@@ -235,6 +254,9 @@ class IngestionRun:
     failures: list[dict[str, Any]] = field(default_factory=list)
     issues: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
+    # The ``name`` of the provider that served the command (None on runs recorded before
+    # providers were recorded).
+    source: str | None = None
 
 
 T = TypeVar("T")

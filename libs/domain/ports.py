@@ -87,12 +87,15 @@ class PriceRepository(Protocol):
         bar (never zero)."""
         ...
 
-    async def upsert(self, asset_id: int, bars: pd.DataFrame) -> int:
-        """Insert or update by (asset_id, date); return rows written. Idempotent."""
+    async def upsert(self, asset_id: int, bars: pd.DataFrame, source: str | None = None) -> int:
+        """Insert or update by (asset_id, date); return rows written. Idempotent. Records
+        ``source`` (the writing provider's name; None: not known) as the asset's
+        ``prices_source`` in the same transaction as the bars and the revision bump."""
         ...
 
-    async def replace(self, asset_id: int, bars: pd.DataFrame) -> int:
-        """Atomically replace an asset's whole history (a vendor restatement)."""
+    async def replace(self, asset_id: int, bars: pd.DataFrame, source: str | None = None) -> int:
+        """Atomically replace an asset's whole history (a vendor restatement, or a change of
+        provider); records ``source`` as ``upsert`` does."""
         ...
 
     async def count(self, asset_id: int | None = None) -> int: ...
@@ -107,8 +110,19 @@ class MacroRepository(Protocol):
 
     async def get_series(self, code: str) -> MacroSeries | None: ...
 
-    async def upsert_observations(self, code: str, observations: pd.DataFrame) -> int:
-        """Insert or update (code, date) → value; NaN is stored as NULL. One transaction."""
+    async def upsert_observations(
+        self, code: str, observations: pd.DataFrame, source: str | None = None
+    ) -> int:
+        """Insert or update (code, date) → value; NaN is stored as NULL. One transaction,
+        which also records ``source`` (the writing provider's name; None: not known) as the
+        series' ``source``. ``upsert_series`` never changes it."""
+        ...
+
+    async def replace_observations(
+        self, code: str, observations: pd.DataFrame, source: str | None = None
+    ) -> int:
+        """Atomically replace a series' whole history (a change of provider); records
+        ``source`` as ``upsert_observations`` does."""
         ...
 
     async def read_observations(
@@ -203,7 +217,7 @@ class IngestionRunRepository(Protocol):
     async def get(self, run_id: uuid.UUID) -> IngestionRun | None: ...
 
     async def update(self, run: IngestionRun) -> None:
-        """Overwrite status, counts, failures, issues, finished_at, heartbeat_at."""
+        """Overwrite status, counts, failures, issues, finished_at, heartbeat_at, source."""
         ...
 
     async def list(

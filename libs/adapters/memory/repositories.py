@@ -120,14 +120,18 @@ class InMemoryAssetRepository:
         out: list[Asset] = []
         for asset in assets:
             existing = by_key.get((asset.market, asset.ticker))
-            revision = 0
+            revision, source = 0, None
             if existing is not None and existing.id is not None:
-                asset_id, revision = existing.id, existing.prices_revision
+                asset_id = existing.id
+                revision, source = existing.prices_revision, existing.prices_source
             else:
                 asset_id = self._s.next_asset_id
                 self._s.next_asset_id += 1
-            # Updating an asset's attributes keeps its prices' revision, as the SQL stores do.
-            stored = replace(asset.with_id(asset_id), prices_revision=revision)
+            # Updating an asset's attributes keeps its prices' revision and source, as the SQL
+            # stores do.
+            stored = replace(
+                asset.with_id(asset_id), prices_revision=revision, prices_source=source
+            )
             self._s.assets[asset_id] = stored
             by_key[(asset.market, asset.ticker)] = stored
             out.append(stored)
@@ -223,35 +227,38 @@ class InMemoryPriceRepository:
             )
         return _panel(series, ids)
 
-    async def upsert(self, asset_id: int, bars: pd.DataFrame) -> int:
+    async def upsert(self, asset_id: int, bars: pd.DataFrame, source: str | None = None) -> int:
         self._require_asset(asset_id)
         new = normalize_bars(bars)
         old = self._s.prices.get(asset_id)
         merged = new if old is None else pd.concat([old, new], ignore_index=True)
         self._s.prices[asset_id] = normalize_bars(merged)
-        self._bump_revision(asset_id)
+        self._bump_revision(asset_id, source)
         return len(new)
 
-    async def replace(self, asset_id: int, bars: pd.DataFrame) -> int:
+    async def replace(self, asset_id: int, bars: pd.DataFrame, source: str | None = None) -> int:
         self._require_asset(asset_id)
         new = normalize_bars(bars)
         self._s.prices[asset_id] = new
-        self._bump_revision(asset_id)
+        self._bump_revision(asset_id, source)
         return len(new)
 
-    async def upsert_many(self, batch: dict[int, pd.DataFrame]) -> int:
+    async def upsert_many(self, batch: dict[int, pd.DataFrame], source: str | None = None) -> int:
         """Upsert several assets (each one atomically); return rows written."""
-        return sum([await self.upsert(asset_id, bars) for asset_id, bars in batch.items()])
+        return sum([await self.upsert(asset_id, bars, source) for asset_id, bars in batch.items()])
 
     async def count(self, asset_id: int | None = None) -> int:
         if asset_id is not None:
             return len(self._s.prices.get(asset_id, ()))
         return sum(len(f) for f in self._s.prices.values())
 
-    def _bump_revision(self, asset_id: int) -> None:
-        """Every write bumps the asset's ``prices_revision``, as the SQL stores do."""
+    def _bump_revision(self, asset_id: int, source: str | None) -> None:
+        """Every write bumps the asset's ``prices_revision`` and records its source, as the
+        SQL stores do."""
         asset = self._s.assets[asset_id]
-        self._s.assets[asset_id] = replace(asset, prices_revision=asset.prices_revision + 1)
+        self._s.assets[asset_id] = replace(
+            asset, prices_revision=asset.prices_revision + 1, prices_source=source
+        )
 
     def _require_asset(self, asset_id: int) -> None:
         # Mirrors the foreign key of the SQL stores: bars of an unknown asset are refused.
@@ -280,7 +287,9 @@ class InMemoryMacroRepository:
 
     async def upsert_series(self, series: Sequence[MacroSeries]) -> None:
         for s in series:
-            self._s.series[s.code] = s
+            # The catalog never says where observations came from: the stored source stays.
+            stored = self._s.series.get(s.code)
+            self._s.series[s.code] = replace(s, source=stored.source if stored else None)
 
     async def list_series(self) -> list[MacroSeries]:
         return sorted(self._s.series.values(), key=lambda s: s.code)
@@ -288,13 +297,25 @@ class InMemoryMacroRepository:
     async def get_series(self, code: str) -> MacroSeries | None:
         return self._s.series.get(code)
 
-    async def upsert_observations(self, code: str, observations: pd.DataFrame) -> int:
-        if code not in self._s.series:
+    async def upsert_observations(
+        self, code: str, observations: pd.DataFrame, source: str | None = None
+    ) -> int:
+        series = self._s.series.get(code)
+        if series is None:
             raise NotFound(f"macro series {code} does not exist")
         clean = normalize_observations(observations)
         stored = self._s.observations.setdefault(code, {})
         stored.update(zip(clean["date"], clean["value"], strict=True))
+        self._s.series[code] = replace(series, source=source)
         return len(clean)
+
+    async def replace_observations(
+        self, code: str, observations: pd.DataFrame, source: str | None = None
+    ) -> int:
+        if code not in self._s.series:
+            raise NotFound(f"macro series {code} does not exist")
+        self._s.observations[code] = {}
+        return await self.upsert_observations(code, observations, source)
 
     async def read_observations(
         self, code: str, start: date | None = None, end: date | None = None
@@ -492,7 +513,15 @@ class InMemoryPortfolioRepository:
         return self._s.portfolios.pop(portfolio_id, None) is not None
 
 
-_RUN_MUTABLE = ("status", "counts", "failures", "issues", "finished_at", "heartbeat_at")
+_RUN_MUTABLE = (
+    "status",
+    "counts",
+    "failures",
+    "issues",
+    "finished_at",
+    "heartbeat_at",
+    "source",
+)
 
 
 class InMemoryIngestionRunRepository:

@@ -365,16 +365,16 @@ class SqlaPriceRepository:
         async with read_only(self._engine) as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
-    async def upsert(self, asset_id: int, bars: pd.DataFrame) -> int:
-        return await self.upsert_many({asset_id: bars})
+    async def upsert(self, asset_id: int, bars: pd.DataFrame, source: str | None = None) -> int:
+        return await self.upsert_many({asset_id: bars}, source)
 
-    async def replace(self, asset_id: int, bars: pd.DataFrame) -> int:
+    async def replace(self, asset_id: int, bars: pd.DataFrame, source: str | None = None) -> int:
         """Delete the asset's rows and COPY the new history in, in one transaction: readers
         see the old history until commit, and a failure leaves it untouched."""
         frame, days = normalized_with_days(bars)
         async with transaction(self._engine) as conn:
             await _lock_assets(conn, [asset_id])
-            await _bump_revisions(conn, [asset_id])
+            await _bump_revisions(conn, [asset_id], source)
             await conn.execute(delete(prices).where(prices.c.asset_id == asset_id))
             if conn.dialect.name == "postgresql":
                 await _copy(await _asyncpg(conn), "prices", BarColumns.of(asset_id, frame, days))
@@ -382,16 +382,17 @@ class SqlaPriceRepository:
                 await _sqlite_upsert(conn, bar_records(asset_id, frame))
         return len(frame)
 
-    async def upsert_many(self, batch: dict[int, pd.DataFrame]) -> int:
+    async def upsert_many(self, batch: dict[int, pd.DataFrame], source: str | None = None) -> int:
         """Upsert several assets in ONE transaction (all or nothing, so each asset is atomic
-        too); return rows written. Sessions after an asset's last stored date cannot collide
-        and are COPYed straight in; only the overlap goes through the stage-and-merge."""
+        too), all from provider ``source``; return rows written. Sessions after an asset's
+        last stored date cannot collide and are COPYed straight in; only the overlap goes
+        through the stage-and-merge."""
         frames = {asset_id: normalized_with_days(bars) for asset_id, bars in batch.items()}
         if not frames:
             return 0
         async with transaction(self._engine) as conn:
             last_dates = await _lock_assets(conn, list(frames))
-            await _bump_revisions(conn, list(frames))
+            await _bump_revisions(conn, list(frames), source)
             if conn.dialect.name == "postgresql":
                 await _pg_upsert(await _asyncpg(conn), frames, last_dates)
             else:
@@ -496,11 +497,14 @@ async def _lock_assets(conn: AsyncConnection, asset_ids: list[int]) -> dict[int,
     return {row.id: row.last for row in await conn.execute(stmt) if row.last is not None}
 
 
-async def _bump_revisions(conn: AsyncConnection, asset_ids: list[int]) -> None:
-    """Bump the assets' ``prices_revision`` in the writing transaction: it commits with the
-    bars, so a revision read never names bars older than it (readers' caches key on it)."""
+async def _bump_revisions(conn: AsyncConnection, asset_ids: list[int], source: str | None) -> None:
+    """Bump the assets' ``prices_revision`` and record the writing provider in the writing
+    transaction: both commit with the bars, so a revision read never names bars older than
+    it (readers' caches key on it) and the source read with it is the one of those bars."""
     stmt = update(assets).where(assets.c.id.in_(asset_ids))
-    await conn.execute(stmt.values(prices_revision=assets.c.prices_revision + 1))
+    await conn.execute(
+        stmt.values(prices_revision=assets.c.prices_revision + 1, prices_source=source)
+    )
 
 
 async def _asyncpg(conn: AsyncConnection) -> Any:

@@ -104,6 +104,7 @@ def _asset(row: Any) -> Asset:
         sector=row.sector,
         active=row.active,
         prices_revision=row.prices_revision,
+        prices_source=row.prices_source,
     )
 
 
@@ -199,8 +200,10 @@ def _asset_values(asset: Asset) -> dict[str, Any]:
     }
 
 
-def _stored(asset: Asset, asset_id: int, prices_revision: int) -> Asset:
-    return replace(asset.with_id(asset_id), prices_revision=prices_revision)
+def _stored(asset: Asset, asset_id: int, prices_revision: int, prices_source: str | None) -> Asset:
+    return replace(
+        asset.with_id(asset_id), prices_revision=prices_revision, prices_source=prices_source
+    )
 
 
 class SqlaAssetRepository:
@@ -219,10 +222,16 @@ class SqlaAssetRepository:
             await conn.execute(stmt, builtins.list(unique.values()))
             rows = await conn.execute(
                 select(
-                    assets.c.id, assets.c.market, assets.c.ticker, assets.c.prices_revision
+                    assets.c.id,
+                    assets.c.market,
+                    assets.c.ticker,
+                    assets.c.prices_revision,
+                    assets.c.prices_source,
                 ).where(tuple_(assets.c.market, assets.c.ticker).in_(builtins.list(unique)))
             )
-            stored = {(r.market, r.ticker): (r.id, r.prices_revision) for r in rows}
+            stored = {
+                (r.market, r.ticker): (r.id, r.prices_revision, r.prices_source) for r in rows
+            }
         return [_stored(a, *stored[(a.market.value, a.ticker)]) for a in assets_in]
 
     async def get(self, asset_id: int) -> Asset | None:
@@ -338,7 +347,19 @@ class SqlaMacroRepository:
             row = (await conn.execute(stmt)).first()
         return _series(row) if row else None
 
-    async def upsert_observations(self, code: str, observations: pd.DataFrame) -> int:
+    async def upsert_observations(
+        self, code: str, observations: pd.DataFrame, source: str | None = None
+    ) -> int:
+        return await self._write_observations(code, observations, source, replace_all=False)
+
+    async def replace_observations(
+        self, code: str, observations: pd.DataFrame, source: str | None = None
+    ) -> int:
+        return await self._write_observations(code, observations, source, replace_all=True)
+
+    async def _write_observations(
+        self, code: str, observations: pd.DataFrame, source: str | None, *, replace_all: bool
+    ) -> int:
         clean = normalize_observations(observations)
         # NaN becomes None, i.e. SQL NULL: a missing value is never stored as zero or NaN.
         rows = [
@@ -346,11 +367,17 @@ class SqlaMacroRepository:
             for d, v in zip(clean["date"], clean["value"], strict=True)
         ]
         async with transaction(self._engine) as conn:
+            # Recording the source first also locks the series row on PostgreSQL, so writers
+            # of one series queue up and the source committed is the one of the last write.
             known = await conn.execute(
-                select(macro_series.c.code).where(macro_series.c.code == code)
+                update(macro_series).where(macro_series.c.code == code).values(source=source)
             )
-            if known.first() is None:
+            if known.rowcount == 0:
                 raise NotFound(f"macro series {code} does not exist")
+            if replace_all:
+                await conn.execute(
+                    delete(macro_observations).where(macro_observations.c.code == code)
+                )
             if rows:
                 stmt = dialect_insert(conn, macro_observations)
                 stmt = stmt.on_conflict_do_update(
@@ -385,7 +412,11 @@ class SqlaMacroRepository:
 
 def _series(row: Any) -> MacroSeries:
     return MacroSeries(
-        code=row.code, name=row.name, frequency=MacroFrequency(row.frequency), units=row.units
+        code=row.code,
+        name=row.name,
+        frequency=MacroFrequency(row.frequency),
+        units=row.units,
+        source=row.source,
     )
 
 
@@ -679,7 +710,15 @@ class SqlaPortfolioRepository:
 
 # --- ingestion runs -----------------------------------------------------------------------
 
-_RUN_MUTABLE = ("status", "counts", "failures", "issues", "finished_at", "heartbeat_at")
+_RUN_MUTABLE = (
+    "status",
+    "counts",
+    "failures",
+    "issues",
+    "finished_at",
+    "heartbeat_at",
+    "source",
+)
 
 
 def _run(row: Any) -> IngestionRun:
@@ -697,6 +736,7 @@ def _run(row: Any) -> IngestionRun:
         failures=row.failures,
         issues=row.issues,
         dry_run=row.dry_run,
+        source=row.source,
     )
 
 

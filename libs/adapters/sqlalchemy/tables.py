@@ -52,6 +52,9 @@ assets = Table(
     # Bumped by every price write of the asset, in the same transaction (adapters.sqlalchemy.
     # prices): readers key caches and ETags of its price series on it.
     Column("prices_revision", BigInteger, nullable=False, server_default="0"),
+    # The provider that wrote the stored prices, set with the revision bump (NULL: no prices,
+    # or written before provenance was recorded, or by a writer that did not say).
+    Column("prices_source", String(40)),
     UniqueConstraint("market", "ticker"),
 )
 # Tickers resolve case-insensitively (AssetRepository.find).
@@ -83,6 +86,8 @@ macro_series = Table(
     Column("name", String(300), nullable=False),
     Column("frequency", String(2), nullable=False),
     Column("units", String(200), nullable=False),
+    # The provider that wrote the stored observations, set in their transaction.
+    Column("source", String(40)),
 )
 
 macro_observations = Table(
@@ -116,6 +121,7 @@ ingestion_runs = Table(
     Column("failures", json_type(), nullable=False),
     Column("issues", json_type(), nullable=False),
     Column("dry_run", Boolean, nullable=False, server_default=false()),
+    Column("source", String(40)),
     Index("ix_ingestion_runs_started_at", "started_at"),
     Index("ix_ingestion_runs_parent_id", "parent_id"),
     Index("ix_ingestion_runs_status_heartbeat_at", "status", "heartbeat_at"),

@@ -6,6 +6,9 @@ Business rules
   time and upserted, so revised values replace old ones; older history is never re-fetched.
 - Missing values (FRED's ".") are stored as NULL, never as zero, never dropped.
 - Re-running writes nothing new; each series is written in one transaction.
+- A series' stored observations are from one provider, recorded with them
+  (``MacroSeries.source``): when they came from another provider, or from one not recorded,
+  the whole history is fetched again and replaced.
 """
 
 from __future__ import annotations
@@ -53,7 +56,11 @@ class IngestMacro:
         heartbeat: Callable[[], Awaitable[None]] | None = None,
     ) -> IngestionRun:
         recorder = await RunRecorder.start(
-            self._repos.runs, self._clock, run_id=run_id, command=command
+            self._repos.runs,
+            self._clock,
+            run_id=run_id,
+            command=command,
+            source=self._provider.name,
         )
         catalog = {s.code: s for s in self._provider.catalog()}
         if not command.dry_run:
@@ -62,7 +69,7 @@ class IngestMacro:
         counts = {"series_ok": 0, "series_failed": 0, "rows_written": 0}
         for code in codes:
             try:
-                written = await self._ingest_series(code, command)
+                written = await self._ingest_series(code, command, recorder)
             except NotFound as exc:
                 recorder.fail(code, str(exc) or "unknown series")
                 counts["series_failed"] += 1
@@ -78,8 +85,16 @@ class IngestMacro:
         report_finished(self._telemetry, run)
         return run
 
-    async def _ingest_series(self, code: str, command: UpdateMacro) -> int:
+    async def _ingest_series(self, code: str, command: UpdateMacro, recorder: RunRecorder) -> int:
         stored = await self._repos.macro.read_observations(code)
+        source = self._provider.name
+        stored_source = await self._stored_source(code)
+        if not stored.empty and stored_source != source:
+            history = await self._provider.fetch(code, None)
+            recorder.note_source_changed(code, stored_source, source, subject_key="series")
+            if command.dry_run:
+                return len(history)
+            return await self._repos.macro.replace_observations(code, history, source)
         start = command.start
         if start is None and not stored.empty:
             window = stored["date"].iloc[-self._options.revision_window :]
@@ -88,7 +103,11 @@ class IngestMacro:
         changed = _new_or_revised(stored, fetched)
         if changed.empty or command.dry_run:
             return len(changed)
-        return await self._repos.macro.upsert_observations(code, changed)
+        return await self._repos.macro.upsert_observations(code, changed, source)
+
+    async def _stored_source(self, code: str) -> str | None:
+        series = await self._repos.macro.get_series(code)
+        return series.source if series is not None else None
 
 
 def _new_or_revised(stored: pd.DataFrame, fetched: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,10 @@ Business rules
   hold differ beyond a tolerance (a split or dividend since the last run), that asset's whole
   history is fetched again and replaced atomically.
 - Assets without rows, and every asset under ``full_refresh``, get their full history.
+- A stored history is from one provider, recorded with it (``Asset.prices_source``): when the
+  stored prices came from another provider, or from one not recorded, the whole history is
+  fetched again and replaced, so synthetic sample bars never mix with market data under one
+  label.
 - Each asset is written in one transaction; re-running a command writes nothing new.
 - A market with more assets than the batch size fans out into child commands on the same queue;
   the parent run aggregates its children.
@@ -54,6 +58,8 @@ class _AssetPlan:
     asset: Asset
     last_date: date | None
     fetch_start: date | None
+    # Stored bars exist but came from another provider (or one not recorded).
+    source_changed: bool = False
 
 
 @dataclass(slots=True)
@@ -102,7 +108,11 @@ class IngestPrices:
         heartbeat: Callable[[], Awaitable[None]] | None = None,
     ) -> IngestionRun:
         recorder = await RunRecorder.start(
-            self._repos.runs, self._clock, run_id=run_id, command=command
+            self._repos.runs,
+            self._clock,
+            run_id=run_id,
+            command=command,
+            source=self._provider.name,
         )
         assets = await self._resolve_assets(command, recorder)
         if command.parent_run_id is None and len(assets) > self._options.batch_size:
@@ -167,6 +177,10 @@ class IngestPrices:
                 await self._apply(command, plan, bars, recorder, tally)
 
     def _plan(self, asset: Asset, last_date: date | None, command: UpdatePrices) -> _AssetPlan:
+        if last_date is not None and asset.prices_source != self._provider.name:
+            return _AssetPlan(
+                asset=asset, last_date=last_date, fetch_start=None, source_changed=True
+            )
         if last_date is None or command.full_refresh:
             return _AssetPlan(asset=asset, last_date=last_date, fetch_start=command.start)
         start = last_date - timedelta(days=self._options.overlap_days)
@@ -189,8 +203,10 @@ class IngestPrices:
             recorder.fail(asset.ticker, "empty history")
             tally.assets_failed += 1
             return
-        if plan.last_date is None or command.full_refresh:
-            rows = len(bars) if command.dry_run else await self._write_full(asset_id, bars, command)
+        if plan.last_date is None or command.full_refresh or plan.source_changed:
+            if plan.source_changed:
+                recorder.note_source_changed(asset.ticker, asset.prices_source, self._provider.name)
+            rows = len(bars) if command.dry_run else await self._write_full(plan, bars, command)
             tally.rows_written += rows
             tally.assets_ok += 1
             return
@@ -199,7 +215,7 @@ class IngestPrices:
             full = await self._provider.fetch([asset], None, None)
             history = normalize_bars(full.bars.get(asset_id, bars))
             if not command.dry_run:
-                await self._repos.prices.replace(asset_id, history)
+                await self._repos.prices.replace(asset_id, history, self._provider.name)
             recorder.note_restated(asset.ticker, plan.last_date)
             tally.assets_restated += 1
             tally.assets_ok += 1
@@ -209,7 +225,7 @@ class IngestPrices:
         if changed.empty:
             tally.assets_unchanged += 1
         elif not command.dry_run:
-            await self._repos.prices.upsert(asset_id, changed)
+            await self._repos.prices.upsert(asset_id, changed, self._provider.name)
         tally.rows_written += len(changed)
         tally.assets_ok += 1
 
@@ -234,10 +250,13 @@ class IngestPrices:
         ):
             recorder.issue({"ticker": asset.ticker, **issue.as_dict()})
 
-    async def _write_full(self, asset_id: int, bars: pd.DataFrame, command: UpdatePrices) -> int:
-        if command.start is not None and not command.full_refresh:
-            return await self._repos.prices.upsert(asset_id, bars)
-        return await self._repos.prices.replace(asset_id, bars)
+    async def _write_full(self, plan: _AssetPlan, bars: pd.DataFrame, command: UpdatePrices) -> int:
+        asset_id = plan.asset.id
+        assert asset_id is not None
+        source = self._provider.name
+        if command.start is not None and not command.full_refresh and not plan.source_changed:
+            return await self._repos.prices.upsert(asset_id, bars, source)
+        return await self._repos.prices.replace(asset_id, bars, source)
 
 
 def _from(bars: pd.DataFrame, start: date | None) -> pd.DataFrame:

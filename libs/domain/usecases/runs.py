@@ -38,8 +38,10 @@ class RunRecorder:
         *,
         run_id: uuid.UUID,
         command: UpdatePrices | UpdateMacro,
+        source: str | None = None,
     ) -> RunRecorder:
-        """Open (or, for a redelivered message, reopen) the run of ``command``."""
+        """Open (or, for a redelivered message, reopen) the run of ``command`` served by the
+        provider named ``source``."""
         now = clock.now()
         run = IngestionRun(
             id=run_id,
@@ -51,6 +53,7 @@ class RunRecorder:
             heartbeat_at=now,
             parent_id=command.parent_run_id,
             dry_run=command.dry_run,
+            source=source,
         )
         existing = await runs.get(run_id)
         if existing is None:
@@ -73,6 +76,21 @@ class RunRecorder:
                 "ticker": subject,
                 "kind": "restated",
                 "detail": f"adjusted history changed on or before {since.isoformat()}; full history replaced",
+            }
+        )
+
+    def note_source_changed(
+        self, subject: str, stored: str | None, provider: str, *, subject_key: str = "ticker"
+    ) -> None:
+        """A stored history from another provider (or an unrecorded one) was replaced."""
+        self.issue(
+            {
+                subject_key: subject,
+                "kind": "source_changed",
+                "detail": (
+                    f"stored data came from {stored or 'an unrecorded provider'}; "
+                    f"full history replaced from {provider}"
+                ),
             }
         )
 

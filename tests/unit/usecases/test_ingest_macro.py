@@ -73,3 +73,31 @@ async def test_an_unknown_series_is_a_recorded_failure(setup):
 
     assert run.status is RunStatus.PARTIAL
     assert run.failures == [{"subject": "NOPE", "reason": "unknown series NOPE"}]
+
+
+async def test_the_run_and_the_series_name_the_provider_that_served_them(setup):
+    repos, _, ingest = setup
+
+    run = await ingest(UpdateMacro(), run_id=uuid.uuid4())
+
+    assert run.source == "memory"
+    series = await repos.macro.get_series("CPIAUCSL")
+    assert series is not None and series.source == "memory"
+
+
+async def test_observations_from_another_provider_are_replaced_whole_never_mixed(setup):
+    repos, provider, ingest = setup
+    await repos.macro.upsert_series([CPI])
+    sample = monthly([250.0, 251.0, 252.0, 253.0, 254.0, 255.0], start="2023-10-01")
+    await repos.macro.upsert_observations("CPIAUCSL", sample, "sample")
+    provider.name = "fred"
+
+    run = await ingest(UpdateMacro(), run_id=uuid.uuid4())
+
+    stored = await repos.macro.read_observations("CPIAUCSL")
+    assert stored["date"].tolist() == provider.observations["CPIAUCSL"]["date"].tolist()
+    assert stored["value"].tolist()[:2] == [300.0, 301.0]
+    assert provider.calls[-1] == ("CPIAUCSL", None)
+    series = await repos.macro.get_series("CPIAUCSL")
+    assert series is not None and series.source == "fred"
+    assert [(i["series"], i["kind"]) for i in run.issues] == [("CPIAUCSL", "source_changed")]

@@ -190,3 +190,69 @@ async def test_quality_issues_are_recorded_and_the_bars_kept_as_sent(world):
     assert halts == [("086520", str(history["date"][5]))]
     stored = await world.repos.prices.read(kq.id)
     assert stored.loc[5, "open"] == 0.0 and len(stored) == len(history)
+
+
+async def test_the_run_and_the_stored_prices_name_the_provider_that_served_them(world):
+    [spy] = await seed(world, us_asset("SPY"))
+    world.provider.histories["SPY"] = bars(business_days("2020-01-01", "2020-03-31"))
+
+    result = await run(world, UpdatePrices(market=Market.US))
+
+    assert result.source == "memory"
+    stored_run = await world.repos.runs.get(result.id)
+    assert stored_run is not None and stored_run.source == "memory"
+    stored = await world.repos.assets.get(spy.id)
+    assert stored is not None and stored.prices_source == "memory"
+
+
+async def test_prices_from_another_provider_are_replaced_whole_never_mixed(world):
+    [spy] = await seed(world, us_asset("SPY"))
+    # Synthetic sample bars from an earlier stack, reaching further back than the new vendor.
+    sample = bars(business_days("2019-01-01", "2020-06-30"), start_price=50.0, seed=7)
+    await world.repos.prices.replace(spy.id, sample, "sample")
+    vendor = bars(business_days("2020-01-01", "2020-06-30"))
+    world.provider.histories["SPY"] = vendor
+    world.provider.name = "yfinance"
+
+    result = await run(world, UpdatePrices(market=Market.US))
+
+    stored = await world.repos.prices.read(spy.id)
+    assert stored["date"].tolist() == vendor["date"].tolist()
+    assert stored["adj_close"].to_numpy() == pytest.approx(vendor["adj_close"].to_numpy())
+    after = await world.repos.assets.get(spy.id)
+    assert after is not None and after.prices_source == "yfinance"
+    assert world.provider.calls[-1][1] is None  # the whole history, not the overlap
+    [issue] = [i for i in result.issues if i["kind"] == "source_changed"]
+    assert issue["ticker"] == "SPY" and "sample" in issue["detail"]
+
+
+async def test_prices_of_an_unrecorded_provider_are_replaced_once_then_updated_incrementally(
+    world,
+):
+    [spy] = await seed(world, us_asset("SPY"))
+    history = bars(business_days("2020-01-01", "2020-06-30"))
+    await world.repos.prices.upsert(spy.id, history)  # written before sources were recorded
+    world.provider.histories["SPY"] = history
+
+    first = await run(world, UpdatePrices(market=Market.US))
+    second = await run(world, UpdatePrices(market=Market.US), overlap_days=7)
+
+    assert [i["kind"] for i in first.issues] == ["source_changed"]
+    assert second.issues == [] and second.counts["assets_unchanged"] == 1
+    assert world.provider.calls[-1][1] == date(2020, 6, 30) - pd.Timedelta(days=7)
+    stored = await world.repos.assets.get(spy.id)
+    assert stored is not None and stored.prices_source == "memory"
+
+
+async def test_a_dry_run_over_another_providers_prices_changes_nothing(world):
+    [spy] = await seed(world, us_asset("SPY"))
+    sample = bars(business_days("2020-01-01", "2020-06-30"), seed=7)
+    await world.repos.prices.replace(spy.id, sample, "sample")
+    world.provider.histories["SPY"] = bars(business_days("2020-01-01", "2020-06-30"))
+
+    result = await run(world, UpdatePrices(market=Market.US, dry_run=True))
+
+    assert [i["kind"] for i in result.issues] == ["source_changed"]
+    stored = await world.repos.assets.get(spy.id)
+    assert stored is not None and stored.prices_source == "sample"
+    pd.testing.assert_frame_equal(await world.repos.prices.read(spy.id), sample)
