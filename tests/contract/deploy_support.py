@@ -431,27 +431,40 @@ def cli_subcommands() -> set[str]:
     raise AssertionError("insight-invest has no subcommands")
 
 
-def deliver_to_ingestor(body: str, *, assets_per_market: int = 2) -> Any:
-    """HOOK: the real ingestor consumer handles one message body taken from the queue.
+def consume_with_ingestor(
+    endpoint: str, queue_name: str, *, assets_per_market: int = 2, deadline_s: float = 60.0
+) -> Any:
+    """Run the real ingestor consumer on ``queue_name`` at ``endpoint`` until it has finished an
+    ingestion run, then stop it. Returns that run.
 
-    The ingestor's composition root (``ingestor.bootstrap.build_ingestor``) is built with
-    in-memory repositories and the offline sample providers, the body is parsed with the
-    contract the worker uses and dispatched to the handler the worker would call
-    (``ingestor.handlers.build_handlers``). Returns the ingestion run the handler recorded.
-    The universe is cut to a few assets per market to keep the test fast.
+    The composition root (``ingestor.bootstrap.build_ingestor``) gets queue settings that point
+    at the endpoint, so the queue adapter is the SQS one the service uses; the worker loop and
+    its settings are the ones ``cli.processes.serve_ingestor`` runs. Only the repositories are
+    in memory (with a universe cut to a few assets per market, to keep the test fast) and the
+    providers are the offline samples. ``deadline_s`` only bounds a hang.
     """
     import asyncio
-    from types import SimpleNamespace
 
-    from adapters.memory.queue import InMemoryMessageQueue
     from adapters.memory.repositories import build_memory_repositories
-    from adapters.settings import ProviderSettings
+    from adapters.settings import ProviderSettings, QueueSettings, WorkerRuntimeSettings
     from adapters.universe import seed_assets, seed_macro_series
-    from domain.messages import parse_ingest_command
+    from adapters.worker import Worker
+    from cli.processes import worker_settings
+    from domain.model import RunStatus
     from ingestor.bootstrap import IngestorSettings, build_ingestor
-    from ingestor.handlers import build_handlers, run_id_for
+    from ingestor.handlers import build_handlers
 
-    async def handle() -> Any:
+    async def first_finished_run(repositories: Any) -> Any:
+        while True:
+            page = await repositories.runs.list(limit=10, cursor=None)
+            finished = [
+                r for r in page.items if r.parent_id is None and r.status is not RunStatus.RUNNING
+            ]
+            if finished:
+                return finished[0]
+            await asyncio.sleep(0.05)
+
+    async def consume() -> Any:
         repositories = build_memory_repositories()
         per_market: dict[str, int] = {}
         assets = []
@@ -461,13 +474,28 @@ def deliver_to_ingestor(body: str, *, assets_per_market: int = 2) -> Any:
                 assets.append(asset)
         await repositories.assets.upsert_many(assets)
         await repositories.macro.upsert_series(seed_macro_series()[:assets_per_market])
-        settings = IngestorSettings(providers=ProviderSettings(market_data_provider="sample"))
-        queue = InMemoryMessageQueue("ingest")
-        async with build_ingestor(settings, repositories=repositories, queue=queue) as container:
-            message = parse_ingest_command(body)
-            message_id = str(uuid.uuid4())
-            handler = build_handlers(container)[message.type]
-            await handler(message, SimpleNamespace(message_id=message_id, receive_count=1))
-            return await repositories.runs.get(run_id_for(message_id))
+        settings = IngestorSettings(
+            queues=QueueSettings(
+                sqs_endpoint_url=endpoint, aws_region="us-east-1", ingest_queue_name=queue_name
+            ),
+            providers=ProviderSettings(market_data_provider="sample"),
+            # No long poll: one cut short by stopping stays open in the SQS endpoint and would
+            # lease the next test's message for the queue's full visibility timeout. One
+            # message at a time, so the loop does not poll while the handler runs.
+            worker=WorkerRuntimeSettings(worker_wait_seconds=0, worker_concurrency=1),
+        )
+        async with build_ingestor(settings, repositories=repositories) as container:
+            worker = Worker(
+                container.queue,
+                build_handlers(container),
+                worker_settings(container.settings.worker),
+            )
+            stop = asyncio.Event()
+            running = asyncio.create_task(worker.run(stop))
+            try:
+                return await asyncio.wait_for(first_finished_run(repositories), deadline_s)
+            finally:
+                stop.set()
+                await running  # drains: the handled message is deleted before this returns
 
-    return asyncio.run(handle())
+    return asyncio.run(consume())

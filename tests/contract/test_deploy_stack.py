@@ -20,7 +20,7 @@ from tests.contract.deploy_support import (
     STACK_ORDER,
     Deployment,
     apply_input_transformer,
-    deliver_to_ingestor,
+    consume_with_ingestor,
     deploy_all,
     expected_resources,
     next_fire_time,
@@ -173,15 +173,22 @@ def test_scheduled_event_becomes_a_valid_ingest_command_on_the_ingest_queue(
     assert command.scheduled_at == fire_time
 
     sqs = deployment.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName=target["Arn"].rsplit(":", 1)[1])["QueueUrl"]
+    queue_name = target["Arn"].rsplit(":", 1)[1]
+    queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
     sqs.send_message(QueueUrl=queue_url, MessageBody=body)
-    received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
-    assert [m["Body"] for m in received] == [body]
-    run = deliver_to_ingestor(received[0]["Body"])
+    run = consume_with_ingestor(deployment.endpoint, queue_name)
     assert str(run.status) == "succeeded"
     assert str(run.trigger) == "schedule"
     assert run.command["command_id"] == event["id"]
-    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=received[0]["ReceiptHandle"])
+    # The worker deleted the message it handled: nothing waits and nothing is in flight.
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert attributes == {
+        "ApproximateNumberOfMessages": "0",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+    }
 
 
 def test_each_ecs_service_runs_the_image_with_its_own_command(deployment: Deployment) -> None:
