@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         "send", help="post a command body to the ingest queue, as EventBridge would"
     )
     send.add_argument("body", help='JSON body, e.g. \'{"type": "update_prices", "market": "US"}\'')
+    send.add_argument(
+        "--local",
+        action="store_true",
+        help="post to the stack `make run` started (127.0.0.1:LOCAL_SQS_PORT, dummy "
+        "credentials) instead of the SQS that SQS_ENDPOINT_URL/AWS credentials name",
+    )
     local = sub.add_parser("local-sqs", help="serve a local SQS endpoint (moto) on loopback")
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=9324)
@@ -102,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except json.JSONDecodeError as exc:
             print(f"insight-invest send: the body is not JSON: {exc}", file=sys.stderr)
             return 2
-        return asyncio.run(send(body))
+        return asyncio.run(send(body, local=args.local))
     if args.command == "local-sqs":
         from adapters.local_sqs import serve_forever
 
