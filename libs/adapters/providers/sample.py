@@ -1,7 +1,10 @@
 """Offline SAMPLE market and macro data: synthetic, deterministic, clearly labelled "sample".
 
 Not vendor data and not a forecast: a factor-model geometric Brownian motion built so that
-backtests, ingestion and the API can run end to end without a network.
+backtests, ingestion and the API can run end to end without a network. The label travels with
+the data: what this provider serves is stored under its name, "sample" (an asset's
+``prices_source``, a macro series' ``source``, an ingestion run's ``source``), and the API
+reports every such source as synthetic (docs/api.md).
 
 How it stays deterministic yet current:
 - Shocks live on a fixed weekday grid from ``SAMPLE_START`` to ``SAMPLE_HORIZON``, drawn from
@@ -26,7 +29,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
@@ -37,15 +40,19 @@ from adapters.universe import seed_macro_series
 from domain.errors import NotFound
 from domain.model import (
     BAR_COLUMNS,
+    SAMPLE_SOURCE,
     Asset,
     AssetType,
+    MacroFrequency,
     MacroSeries,
     Market,
     empty_bars,
 )
 from domain.ports import PriceFetch, TradingCalendar
 
-SAMPLE_NAME = "sample"
+# The domain's name for it: every reader of data written under this name is told it is
+# synthetic (domain.model.is_synthetic).
+SAMPLE_NAME = SAMPLE_SOURCE
 SAMPLE_START = date(2005, 1, 3)
 SAMPLE_HORIZON = date(2035, 12, 31)
 _DAYS_PER_YEAR = 261.0  # weekdays: the grid the shocks are drawn on
@@ -305,6 +312,8 @@ class SampleMarketDataProvider:
 
 # ---------------------------------------------------------------- macro
 
+# Every series of the shipped macro catalog (adapters/universe/macro_series.csv), so that
+# ``make run`` leaves no catalog series without observations.
 SAMPLE_MACRO_CODES: tuple[str, ...] = (
     "FEDFUNDS",
     "DTB3",
@@ -315,22 +324,113 @@ SAMPLE_MACRO_CODES: tuple[str, ...] = (
     "UNRATE",
     "VIXCLS",
     "DEXKOUS",
+    "CPILFESL",
+    "PAYEMS",
+    "INDPRO",
+    "USREC",
+    "GDPC1",
+    "BAMLH0A0HYM2",
+    "DCOILWTICO",
 )
-# Monthly statistics are published about six weeks after the month they describe.
-_MONTHLY_RELEASE_LAG_DAYS = 45
+# Statistics are published after the period they describe: monthly ones about six weeks
+# later, GDP's advance estimate about a month after its quarter ends.
+_RELEASE_LAG_DAYS = {MacroFrequency.MONTHLY: 45, MacroFrequency.QUARTERLY: 120}
+
+
+def _revert(shocks: np.ndarray, mean: float, kappa: float, x0: float) -> np.ndarray:
+    """A mean-reverting path driven by the given shocks, one step per shock."""
+    out = np.empty(len(shocks))
+    x = x0
+    for i, shock in enumerate(shocks.tolist()):
+        x += kappa * (mean - x) + shock
+        out[i] = x
+    return out
 
 
 def _ou(
     rng: np.random.Generator, n: int, mean: float, kappa: float, vol: float, x0: float
 ) -> np.ndarray:
     """An Ornstein-Uhlenbeck path (mean-reverting), one step per grid point."""
-    out = np.empty(n)
-    x = x0
-    shocks = rng.standard_normal(n) * vol
-    for i in range(n):
-        x += kappa * (mean - x) + shocks[i]
-        out[i] = x
-    return out
+    return _revert(rng.standard_normal(n) * vol, mean, kappa, x0)
+
+
+def _log_growth(levels: np.ndarray) -> np.ndarray:
+    """Period log changes, the first one zero."""
+    logs = np.log(levels)
+    return np.diff(logs, prepend=logs[0])
+
+
+def _recessions(unrate: np.ndarray, rise: float = 0.5, recovery: float = 0.1) -> np.ndarray:
+    """1 in recession months, else 0. A recession starts when unemployment (3-month average)
+    has risen ``rise`` points within six months and ends once it is ``recovery`` points below
+    its peak: about one month in ten over the sample, a few months to a year at a time, as in
+    the real US cycle. Each month depends only on the months before it."""
+    smooth = pd.Series(unrate).rolling(3, min_periods=1).mean().to_numpy()
+    flag = np.zeros(len(smooth))
+    peak: float | None = None
+    for i, level in enumerate(smooth.tolist()):
+        if peak is None and level - smooth[max(i - 6, 0)] >= rise:
+            peak = level
+        elif peak is not None:
+            peak = max(peak, level)
+            if peak - level >= recovery:
+                peak = None
+        flag[i] = 0.0 if peak is None else 1.0
+    return flag
+
+
+def _cycle_paths(
+    months: pd.DatetimeIndex,
+    days: pd.DatetimeIndex,
+    cpi: np.ndarray,
+    unrate: np.ndarray,
+    vix: np.ndarray,
+) -> dict[str, pd.DataFrame]:
+    """The series that follow the business cycle of the core paths: activity falls as
+    unemployment rises, core inflation follows headline, credit spreads follow the VIX, oil
+    follows the commodity factor the sample commodity assets load on. Each draws from its own
+    seed, so adding one never changes another."""
+
+    def rng(code: str) -> np.random.Generator:
+        return np.random.default_rng(_seed("macro", code))
+
+    jobless_change = np.diff(unrate, prepend=unrate[0])
+    core_step = 0.0018 + 0.25 * (_log_growth(cpi) - 0.0021)
+    core = 201.0 * np.exp(np.cumsum(core_step + rng("CPILFESL").normal(0.0, 0.0008, len(months))))
+    payrolls = 132_500.0 * np.exp(
+        np.cumsum(0.0011 - 0.012 * jobless_change + rng("PAYEMS").normal(0.0, 0.0007, len(months)))
+    )
+    production = 95.5 * np.exp(
+        np.cumsum(0.0006 - 0.02 * jobless_change + rng("INDPRO").normal(0.0, 0.006, len(months)))
+    )
+
+    quarters = pd.date_range(months[0], months[-1], freq="QS")
+    quarter_end = np.minimum(np.arange(len(quarters)) * 3 + 2, len(unrate) - 1)
+    quarter_jobless = np.diff(unrate[quarter_end], prepend=unrate[0])
+    gdp = 16_000.0 * np.exp(
+        np.cumsum(0.005 - 0.01 * quarter_jobless + rng("GDPC1").normal(0.0, 0.004, len(quarters)))
+    )
+
+    spread = np.maximum(
+        1.2 + 0.17 * vix + _ou(rng("BAMLH0A0HYM2"), len(days), 0.0, 0.01, 0.05, 0.0), 2.0
+    )
+    commodities = _factor_levels()[:, FACTORS.index("commod")]
+    oil_shocks = 1.6 * np.diff(commodities, prepend=0.0)
+    oil_shocks += rng("DCOILWTICO").normal(0.0, 0.012, len(days))
+    oil = np.exp(_revert(oil_shocks, np.log(65.0), 0.002, np.log(45.0)))
+
+    def on(index: pd.DatetimeIndex, values: np.ndarray, decimals: int) -> pd.DataFrame:
+        return pd.DataFrame({"date": index.date, "value": np.round(values, decimals)})
+
+    return {
+        "CPILFESL": on(months, core, 3),
+        "PAYEMS": on(months, payrolls, 0),
+        "INDPRO": on(months, production, 4),
+        "USREC": on(months, _recessions(unrate), 0),
+        "GDPC1": on(quarters, gdp, 3),
+        "BAMLH0A0HYM2": on(days, spread, 2),
+        "DCOILWTICO": on(days, oil, 2),
+    }
 
 
 @lru_cache(maxsize=1)
@@ -365,6 +465,7 @@ def _macro_paths() -> dict[str, pd.DataFrame]:
         "T10Y2Y": daily(dgs10_r - dgs2_r, 2),
         "VIXCLS": daily(vix, 2),
         "DEXKOUS": daily(krw, 2),
+        **_cycle_paths(months, days, cpi, unrate, vix),
     }
 
 
@@ -377,9 +478,16 @@ def _us_holidays() -> frozenset[date]:
     return frozenset(inside.difference(cal.sessions).date)
 
 
+@lru_cache(maxsize=1)
+def _sample_catalog() -> tuple[MacroSeries, ...]:
+    return tuple(s for s in seed_macro_series() if s.code in SAMPLE_MACRO_CODES)
+
+
 class SampleMacroDataProvider:
-    """Synthetic FRED-like series (a subset of the catalog: rates, CPI, unemployment, VIX,
-    KRW per USD). Daily series have NaN on US holidays, as FRED's "." would be."""
+    """Synthetic FRED-like series for the whole shipped catalog: rates, inflation, labour,
+    activity, recessions, GDP, volatility, credit spreads, oil and KRW per USD. Daily series
+    have NaN on US holidays, as FRED's "." would be; monthly and quarterly ones appear only
+    once they would have been published."""
 
     name = SAMPLE_NAME
 
@@ -390,28 +498,27 @@ class SampleMacroDataProvider:
         self._now = now or (lambda: datetime.now(UTC))
 
     def catalog(self) -> list[MacroSeries]:
-        return [s for s in seed_macro_series() if s.code in SAMPLE_MACRO_CODES]
+        return list(_sample_catalog())
 
     async def fetch(self, code: str, start: date | None) -> pd.DataFrame:
         return self.observations(code, start)
 
     def observations(self, code: str, start: date | None = None) -> pd.DataFrame:
+        frequency = {s.code: s.frequency for s in _sample_catalog()}.get(code)
         paths = _macro_paths()
-        if code not in paths:
+        if frequency is None or code not in paths:
             raise NotFound(f"sample macro series {code!r} does not exist")
         as_of = self._as_of or self._now().date()
         frame = paths[code]
-        monthly = code in ("FEDFUNDS", "CPIAUCSL", "UNRATE")
-        cutoff = (
-            (pd.Timestamp(as_of) - pd.Timedelta(days=_MONTHLY_RELEASE_LAG_DAYS)).date()
-            if monthly
-            else as_of
-        )
-        # A daily observation is published the next day, so "today" is never visible.
-        frame = frame[frame["date"] <= cutoff] if monthly else frame[frame["date"] < cutoff]
+        lag = _RELEASE_LAG_DAYS.get(frequency)
+        if lag is not None:
+            frame = frame[frame["date"] <= as_of - timedelta(days=lag)]
+        else:
+            # A daily observation is published the next day, so "today" is never visible.
+            frame = frame[frame["date"] < as_of]
         if start is not None:
             frame = frame[frame["date"] >= start]
-        if not monthly:
+        if lag is None:
             holidays = _us_holidays()
             frame = frame.assign(value=frame["value"].where(~frame["date"].isin(holidays)))
         return frame.reset_index(drop=True)

@@ -11,9 +11,9 @@ import pytest
 
 from adapters.calendars import ExchangeCalendarsAdapter
 from adapters.providers.sample import SampleMacroDataProvider, SampleMarketDataProvider
-from adapters.universe import seed_assets
+from adapters.universe import seed_assets, seed_macro_series
 from domain.errors import NotFound
-from domain.model import BAR_COLUMNS, Market
+from domain.model import BAR_COLUMNS, MacroFrequency, Market, is_synthetic
 
 AS_OF = date(2025, 12, 31)
 ASSETS = [a.with_id(i) for i, a in enumerate(seed_assets(), start=1)]
@@ -115,9 +115,6 @@ async def test_nothing_after_the_last_completed_session_is_visible() -> None:
 
 async def test_macro_series_are_deterministic_with_holidays_missing_not_zero() -> None:
     provider = SampleMacroDataProvider(as_of=AS_OF)
-    assert {"DTB3", "DEXKOUS", "CPIAUCSL", "UNRATE", "DGS10", "FEDFUNDS"} <= {
-        s.code for s in provider.catalog()
-    }
 
     dtb3 = await provider.fetch("DTB3", None)
     assert dtb3["date"].iloc[0] <= date(2005, 1, 3) and dtb3["date"].iloc[-1] < AS_OF
@@ -136,3 +133,69 @@ async def test_macro_series_are_deterministic_with_holidays_missing_not_zero() -
     )
     with pytest.raises(NotFound):
         await provider.fetch("NOPE", None)
+
+
+def test_both_sample_providers_are_named_as_synthetic_data() -> None:
+    # The name is what stored data records as its source: readers are told it is synthetic.
+    assert is_synthetic(SampleMarketDataProvider.name)
+    assert is_synthetic(SampleMacroDataProvider.name)
+
+
+async def test_every_series_of_the_macro_catalog_is_served_to_its_release_date() -> None:
+    provider = SampleMacroDataProvider(as_of=AS_OF)
+    assert [s.code for s in provider.catalog()] == [s.code for s in seed_macro_series()]
+    # The last observation each frequency may show on 2025-12-31: a daily one the day before,
+    # a monthly one about six weeks after its month, GDP a month after its quarter.
+    latest = {
+        MacroFrequency.DAILY: (date(2025, 12, 24), date(2025, 12, 30)),
+        MacroFrequency.MONTHLY: (date(2025, 11, 1), date(2025, 11, 1)),
+        MacroFrequency.QUARTERLY: (date(2025, 7, 1), date(2025, 7, 1)),
+    }
+
+    for series in provider.catalog():
+        observed = await provider.fetch(series.code, None)
+        values = observed["value"].dropna()
+        assert observed["date"].iloc[0] <= date(2005, 4, 1), series.code
+        earliest, last = latest[series.frequency]
+        assert earliest <= observed["date"].iloc[-1] <= last, series.code
+        assert len(values) > 0.9 * len(observed), series.code
+        again = await SampleMacroDataProvider(as_of=AS_OF).fetch(series.code, None)
+        pd.testing.assert_frame_equal(observed, again)
+
+
+async def test_cycle_series_move_with_the_business_cycle() -> None:
+    provider = SampleMacroDataProvider(as_of=AS_OF)
+
+    async def series(code: str) -> pd.Series:
+        return (await provider.fetch(code, None)).set_index("date")["value"]
+
+    recession, unrate, payrolls = (
+        await series("USREC"),
+        await series("UNRATE"),
+        await series("PAYEMS"),
+    )
+    assert set(recession.unique()) == {0.0, 1.0} and 0.02 < recession.mean() < 0.3
+    # Recessions are the months after unemployment jumped; payrolls shrink when it rises.
+    jump = unrate - unrate.shift(6)
+    assert jump[recession == 1].mean() > 0.3 > jump[recession == 0].mean()
+    assert np.corrcoef(unrate.diff()[1:], np.log(payrolls).diff()[1:])[0, 1] < -0.5
+
+    gdp = await series("GDPC1")
+    assert all(d.month in (1, 4, 7, 10) and d.day == 1 for d in gdp.index)
+    growth = gdp.pct_change(4).dropna() * 100
+    assert growth.min() > -6 and growth.max() < 8 and 1 < growth.mean() < 3.5
+
+    core, headline = await series("CPILFESL"), await series("CPIAUCSL")
+    assert core.pct_change(12).std() < headline.pct_change(12).std()  # core is the smoother
+
+    spread, vix = await series("BAMLH0A0HYM2"), await series("VIXCLS")
+    assert spread.corr(vix) > 0.5 and spread.min() > 1.0
+
+
+async def test_oil_moves_with_the_commodity_assets(universe) -> None:
+    oil = (await SampleMacroDataProvider(as_of=AS_OF).fetch("DCOILWTICO", None)).set_index("date")
+    oil_returns = np.log(oil["value"].dropna()).diff()
+    vol = oil_returns.std() * np.sqrt(252)
+    assert 0.2 < vol < 0.6 and (oil["value"].dropna() > 0).all()
+    both = pd.DataFrame({"oil": oil_returns, "dbc": _log_returns(universe["DBC"])}).dropna()
+    assert both.corr().loc["oil", "dbc"] > 0.5
