@@ -10,10 +10,16 @@ EXTRAS := --all-extras
 .PHONY: run test venv lint typecheck imports unit integration e2e contract reliability chaos soak \
         bench-ingest bench-engine bench-api fmt clean
 
+# Debian and Ubuntu ship Python without its venv module; their `-m venv` fails half-way.
+VENV_HINT := make: $(PYTHON) -m venv failed. On Debian/Ubuntu: sudo apt-get install python3-venv
+PIP_HINT := make: $(VENV) has no pip (a half-made virtualenv?): rm -rf $(VENV) and run make again
+
 # Create or reuse .venv and install exactly what uv.lock pins (re-synced when the lock changes).
+# uv is pinned to the version CI and deploy/Dockerfile install.
 $(STAMP): pyproject.toml uv.lock
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "$(VENV_HINT)" >&2; exit 1; }
+	@test -x $(UV) || $(PY) -m pip --version >/dev/null 2>&1 || { echo "$(PIP_HINT)" >&2; exit 1; }
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	@$(UV) sync --frozen --inexact $(EXTRAS) --quiet
 	@touch $@
 
