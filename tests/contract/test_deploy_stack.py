@@ -237,3 +237,18 @@ def test_application_outputs_give_the_api_url_and_queue_urls(deployment: Deploym
     outputs = deployment.stacks["messaging"].outputs
     for key in ("IngestQueueUrl", "BacktestQueueUrl"):
         assert outputs[key].endswith("/" + outputs[key.replace("Url", "Name")])
+
+
+def test_one_off_task_outputs_resolve_to_the_gateways_private_network(
+    deployment: Deployment,
+) -> None:
+    app = deployment.stacks["app"].outputs
+    network = deployment.stacks["network"].outputs
+    assert app["OneOffTaskNetworkConfiguration"] == (
+        f"awsvpcConfiguration={{subnets=[{network['PrivateSubnetIds']}],"
+        f"securityGroups=[{network['GatewaySecurityGroupId']}],assignPublicIp=DISABLED}}"
+    )
+    ecs = deployment.client("ecs")
+    definition = ecs.describe_task_definition(taskDefinition=app["GatewayTaskDefinitionArn"])
+    names = [c["name"] for c in definition["taskDefinition"]["containerDefinitions"]]
+    assert "gateway" in names  # the container deploy/README.md's one_off overrides

@@ -3,6 +3,9 @@ image build itself runs in GitHub Actions, see deploy/README.md)."""
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +135,58 @@ def test_deploy_script_smoke_tests_ready_and_rolls_back() -> None:
     ):
         result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
+
+
+def _after_first_deploy_script() -> str:
+    guide = (DEPLOY_DIR / "README.md").read_text()
+    section = guide.split("## After the first deploy", 1)[1].split("\n## ", 1)[0]
+    (script,) = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    return script  # type: ignore[no-any-return]
+
+
+def test_one_off_tasks_in_the_deploy_guide_are_runnable_commands() -> None:
+    from cli.main import build_parser
+    from tests.contract.deploy_support import load_template
+
+    script = _after_first_deploy_script()
+    result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    app = load_template("app")
+    # Every stack output the commands read exists.
+    used = set(re.findall(r"app_output (\w+)", script))
+    assert {"ClusterName", "GatewayTaskDefinitionArn", "OneOffTaskNetworkConfiguration"} <= used
+    assert used <= set(app["Outputs"])
+    # The container the override names is in the task definition the output points at.
+    task = app["Resources"][app["Outputs"]["GatewayTaskDefinitionArn"]["Value"]["Ref"]]
+    containers = {c["Name"] for c in task["Properties"]["ContainerDefinitions"]}
+    (named,) = set(re.findall(r'name: "(\w+)"', script))
+    assert named in containers
+    # Each one-off command is one the CLI accepts; seed comes first.
+    commands = [
+        shlex.split(line)[1:] for line in script.splitlines() if line.startswith("one_off ")
+    ]
+    assert [c[0] for c in commands] == ["seed", "send", "send", "send"]
+    for command in commands:
+        build_parser().parse_args(command)
+    bodies = [json.loads(c[1]) for c in commands if c[0] == "send"]
+    assert {(b["type"], b.get("market")) for b in bodies} == {
+        ("update_prices", "US"),
+        ("update_prices", "KR"),
+        ("update_macro", None),
+    }, "one first run per schedule, so every missing-run alarm clears"
+
+
+def test_deploy_guide_links_point_to_existing_sections() -> None:
+    guide = (DEPLOY_DIR / "README.md").read_text()
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-")
+        for title in re.findall(r"^#+ (.+)$", guide, flags=re.MULTILINE)
+    }
+    links = set(re.findall(r"\]\(#([^)]+)\)", guide))
+    assert links and links <= anchors, links - anchors
+    # Alarm descriptions and notifications link their runbook.
+    templates = " ".join(p.read_text() for p in (DEPLOY_DIR / "templates").glob("*.yaml"))
+    runbooks = set(re.findall(r"deploy/README\.md#([a-z0-9-]+)", templates))
+    assert runbooks and runbooks <= anchors, runbooks - anchors
+    quoted = set(re.findall(r'see "([^"]+)"', guide))
+    assert not quoted, f"link sections instead of quoting them: {quoted}"
