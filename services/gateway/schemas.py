@@ -17,7 +17,15 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from domain.model import Asset, BacktestJob, IngestionRun, JobStatus, MacroSeries
+from domain.model import (
+    SAMPLE_SOURCE,
+    Asset,
+    BacktestJob,
+    IngestionRun,
+    JobStatus,
+    MacroSeries,
+    is_synthetic,
+)
 
 T = TypeVar("T")
 
@@ -25,6 +33,25 @@ T = TypeVar("T")
 class ListOf(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(default=None, description="Pass as ?cursor= for the next page")
+
+
+class SourceOut(BaseModel):
+    """Where stored data came from: the provider that wrote it."""
+
+    provider: str = Field(
+        description="Name of the provider that wrote the data", examples=["sample", "yfinance"]
+    )
+    synthetic: bool = Field(
+        description="True when the data is generated (the offline sample provider), not "
+        "market data: never trade or report on it"
+    )
+    description: str
+
+
+_PROVENANCE = (
+    "Null when nothing is stored yet, or the data was written before providers were "
+    "recorded (the next ingest replaces it and labels it)."
+)
 
 
 class AssetOut(BaseModel):
@@ -38,6 +65,9 @@ class AssetOut(BaseModel):
     sector: str | None = None
     active: bool
     provider_symbol: str
+    prices_source: SourceOut | None = Field(
+        default=None, description=f"Where the asset's stored prices came from. {_PROVENANCE}"
+    )
 
 
 class Bars(BaseModel):
@@ -54,6 +84,9 @@ class PriceSeriesOut(BaseModel):
     asset_id: int
     ticker: str
     currency: str
+    source: SourceOut | None = Field(
+        default=None, description=f"Where these bars came from. {_PROVENANCE}"
+    )
     bars: Bars
 
 
@@ -71,6 +104,9 @@ class MacroSeriesOut(BaseModel):
     name: str
     frequency: str
     units: str
+    source: SourceOut | None = Field(
+        default=None, description=f"Where the stored observations came from. {_PROVENANCE}"
+    )
 
 
 class ObservationsOut(BaseModel):
@@ -78,6 +114,9 @@ class ObservationsOut(BaseModel):
     name: str
     units: str
     frequency: str
+    source: SourceOut | None = Field(
+        default=None, description=f"Where these observations came from. {_PROVENANCE}"
+    )
     transform: str | None = None
     observations: Series
 
@@ -165,6 +204,10 @@ class RunOut(BaseModel):
     finished_at: datetime | None = None
     parent_id: uuid.UUID | None = None
     dry_run: bool = False
+    source: SourceOut | None = Field(
+        default=None,
+        description="The provider that served the run (null: recorded before providers were)",
+    )
     command: dict[str, Any]
     counts: dict[str, int]
     failures: list[dict[str, Any]]
@@ -197,6 +240,25 @@ class ReadinessOut(BaseModel):
 
 # --- converters -------------------------------------------------------------------------------
 
+_SOURCE_DESCRIPTIONS = {
+    SAMPLE_SOURCE: "SYNTHETIC sample data generated offline (deterministic, for demos and "
+    "tests): not market data, not a forecast; real names and tickers label made-up prices",
+    "csv": "Loaded from CSV files in the configured data directory (MARKET_DATA_DIR)",
+    "yfinance": "Yahoo Finance, through yfinance",
+    "fred": "FRED, Federal Reserve Bank of St. Louis",
+}
+
+
+def source_out(provider: str | None) -> dict[str, Any] | None:
+    """The provenance of stored data as clients see it; None when it was not recorded."""
+    if provider is None:
+        return None
+    return {
+        "provider": provider,
+        "synthetic": is_synthetic(provider),
+        "description": _SOURCE_DESCRIPTIONS.get(provider, f"Provider {provider!r}"),
+    }
+
 
 def asset_out(asset: Asset) -> dict[str, Any]:
     return {
@@ -210,6 +272,7 @@ def asset_out(asset: Asset) -> dict[str, Any]:
         "sector": asset.sector,
         "active": asset.active,
         "provider_symbol": asset.provider_symbol,
+        "prices_source": source_out(asset.prices_source),
     }
 
 
@@ -237,6 +300,7 @@ def bars_out(asset: Asset, frame: pd.DataFrame, fields: list[str]) -> dict[str, 
         "asset_id": asset.id,
         "ticker": asset.ticker,
         "currency": asset.currency.value,
+        "source": source_out(asset.prices_source),
         "bars": bars,
     }
 
@@ -276,6 +340,7 @@ def series_out(series: MacroSeries) -> dict[str, Any]:
         "name": series.name,
         "frequency": series.frequency.value,
         "units": series.units,
+        "source": source_out(series.source),
     }
 
 
@@ -289,6 +354,7 @@ def run_out(run: IngestionRun) -> dict[str, Any]:
         "finished_at": _iso(run.finished_at),
         "parent_id": str(run.parent_id) if run.parent_id else None,
         "dry_run": run.dry_run,
+        "source": source_out(run.source),
         "command": run.command,
         "counts": run.counts,
         "failures": run.failures,

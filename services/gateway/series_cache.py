@@ -1,12 +1,15 @@
 """Encoded price series, cached per asset and data revision, and assembled into responses.
 
-A price response is a pure function of the asset's stored bars, which change only with its
-``prices_revision`` (bumped by every price write in the writing transaction), and of the
-request's range and fields. So the serialized series of one asset is cached under
-``(asset_id, prices_revision, ticker, currency, start, end, fields)``: a write moves the
-asset to a new revision and its old entries can never be served again (they age out of the
-LRU). Nothing here can be stale as long as the caller reads the revision BEFORE the bars
-(``gateway.routers.market``): bars read after the revision are at least that revision's.
+A price response is a pure function of the asset's stored bars and their source (the
+provider that wrote them), which change only with its ``prices_revision`` (bumped by every
+price write in the writing transaction, which also records the source), and of the request's
+range and fields. So the serialized series of one asset is cached under
+``(asset_id, prices_revision, ticker, currency, start, end, fields, prices_source)``: a write
+moves the asset to a new revision and its old entries can never be served again (they age out
+of the LRU). Nothing here can be stale as long as the caller caches a series only when the
+asset's revision is the same before and after its bars were read (``gateway.routers.market``):
+then no write landed in between, and the bars are exactly that revision's, labelled with that
+revision's source.
 
 Each entry holds the JSON bytes of one ``PriceSeriesOut`` and the same bytes as a raw deflate
 stream ended by a sync flush. Such streams concatenate into one valid deflate stream, so a
@@ -105,6 +108,8 @@ class SeriesKey:
     start: date | None
     end: date | None
     fields: tuple[str, ...]
+    # Changes only with the revision; in the key because it is in the body.
+    prices_source: str | None = None
 
 
 class SeriesCache:

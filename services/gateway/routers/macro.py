@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 import pandas as pd
 from fastapi import APIRouter, Query
 
-from domain.errors import NotFound
+from domain.errors import NotFound, StorageUnavailable
+from domain.model import MacroSeries
 from gateway.deps import Container
 from gateway.problems import problem_docs
 from gateway.routers.market import check_range
@@ -55,11 +56,8 @@ async def observations(
     transform: Annotated[Transform | None, Query(description="yoy and mom in percent")] = None,
 ) -> FastJSONResponse:
     check_range(start, end)
-    series = await container.repositories.macro.get_series(code)
-    if series is None:
-        raise NotFound(f"macro series {code!r} does not exist")
     read_from = start - _WARMUP[transform] if (start and transform) else start
-    frame = await container.repositories.macro.read_observations(code, read_from, end)
+    series, frame = await _labelled_observations(container, code, read_from, end)
     values = _transform(frame, transform)
     if start is not None:
         values = values[values.index >= pd.Timestamp(start)]
@@ -73,6 +71,29 @@ async def observations(
             },
         }
     )
+
+
+# Reading again when the series changed provider meanwhile: a few times, then the client retries.
+_CONSISTENT_READ_ATTEMPTS = 3
+
+
+async def _labelled_observations(
+    container: Container, code: str, start: date | None, end: date | None
+) -> tuple[MacroSeries, pd.DataFrame]:
+    """The series and its observations, labelled with the source that wrote them: the
+    observations are used only when the series' source is the same after they were read as
+    before (a change of provider replaces the whole history in one transaction)."""
+    macro = container.repositories.macro
+    series = await macro.get_series(code)
+    for _ in range(_CONSISTENT_READ_ATTEMPTS):
+        if series is None:
+            raise NotFound(f"macro series {code!r} does not exist")
+        frame = await macro.read_observations(code, start, end)
+        after = await macro.get_series(code)
+        if after is not None and after.source == series.source:
+            return series, frame
+        series = after
+    raise StorageUnavailable(f"macro series {code!r} kept changing while it was read; retry")
 
 
 def _transform(frame: pd.DataFrame, transform: str | None) -> pd.Series:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 
 from domain.backtest.spec import MAX_ASSET_ID
-from domain.errors import InvalidRequest, NotFound
+from domain.errors import InvalidRequest, NotFound, StorageUnavailable
 from domain.model import PRICE_FIELDS, Asset, AssetQuery, AssetType, Market
 from gateway.caching import REVALIDATE, etag_for, not_modified
 from gateway.deps import Container, Metrics
@@ -173,24 +173,48 @@ async def _series_response(
     """The series of ``assets`` (one body, or ``{"items": [...]}`` when ``many``), with an
     ETag from their prices revisions: a client holding it gets a 304 without a bars read."""
     gzip_ok = accepts_gzip(request)
-    keys = [
-        SeriesKey(
-            a.id or 0, a.prices_revision, a.ticker, a.currency.value, start, end, tuple(columns)
-        )
-        for a in assets
-    ]
-    # The gzip and identity bodies differ: strong ETags must too.
-    etag = etag_for("prices", many, keys, gzip_ok)
-    headers = {"ETag": etag, "Cache-Control": REVALIDATE, "Vary": "Accept-Encoding"}
-    unchanged = not_modified(request, etag, REVALIDATE)
+    keys = [_key(a, start, end, columns) for a in assets]
+    unchanged = _not_modified(request, many, keys, gzip_ok)
     if unchanged is not None:
-        unchanged.headers["Vary"] = "Accept-Encoding"
         return unchanged
-    pieces = await _series_pieces(container, metrics, assets, keys)
+    pieces, keys = await _series_pieces(container, metrics, assets, keys)
+    # A write may have moved an asset on while its bars were read: the ETag names what is sent.
+    headers = {
+        "ETag": etag_for("prices", many, keys, gzip_ok),
+        "Cache-Control": REVALIDATE,
+        "Vary": "Accept-Encoding",
+    }
     body = items_body(pieces, gzip_ok) if many else single_body(pieces[0], gzip_ok)
     if body.gzipped:
         headers["Content-Encoding"] = "gzip"
     return Response(body.content, media_type="application/json", headers=headers)
+
+
+def _key(asset: Asset, start: date | None, end: date | None, columns: list[str]) -> SeriesKey:
+    return SeriesKey(
+        asset.id or 0,
+        asset.prices_revision,
+        asset.ticker,
+        asset.currency.value,
+        start,
+        end,
+        tuple(columns),
+        asset.prices_source,
+    )
+
+
+def _not_modified(
+    request: Request, many: bool, keys: list[SeriesKey], gzip_ok: bool
+) -> Response | None:
+    # The gzip and identity bodies differ: strong ETags must too.
+    unchanged = not_modified(request, etag_for("prices", many, keys, gzip_ok), REVALIDATE)
+    if unchanged is not None:
+        unchanged.headers["Vary"] = "Accept-Encoding"
+    return unchanged
+
+
+# Reading the bars again when a write lands in between: a few times, then the client retries.
+_CONSISTENT_READ_ATTEMPTS = 3
 
 
 async def _series_pieces(
@@ -198,20 +222,49 @@ async def _series_pieces(
     metrics: GatewayMetrics,
     assets: list[Asset],
     keys: list[SeriesKey],
-) -> list[Piece]:
-    """Each asset's encoded series, from the cache or read (one query for all the misses)."""
+) -> tuple[list[Piece], list[SeriesKey]]:
+    """Each asset's encoded series, from the cache or read (one query for all the misses),
+    and the keys they were built at.
+
+    A series read from the store is used only when the asset's revision is the same after
+    the bars were read as before: then no write landed in between, so the bars are exactly
+    that revision's and the source in the body is theirs (a provider change replaces a whole
+    history; the label must never name the other provider's bars). Otherwise the asset is
+    read again at its new revision."""
     cache = container.price_cache
+    assets, keys = list(assets), list(keys)
     found = [cache.get(k) for k in keys]
     misses = [i for i, piece in enumerate(found) if piece is None]
     metrics.price_series.labels("cache").inc(len(found) - len(misses))
-    if misses:
+    for _ in range(_CONSISTENT_READ_ATTEMPTS):
+        if not misses:
+            return [piece for piece in found if piece is not None], keys
         metrics.price_series.labels("read").inc(len(misses))
         start, end, columns = keys[0].start, keys[0].end, list(keys[0].fields)
         frames = await _read_bars(container, [keys[i].asset_id for i in misses], start, end)
+        current = await _assets_now(container, [keys[i].asset_id for i in misses])
+        moved = []
         for i, frame in zip(misses, frames, strict=True):
+            now = current.get(keys[i].asset_id)
+            if now is None:  # assets are never deleted; kept for a store that would
+                raise NotFound(f"asset {keys[i].asset_id} does not exist")
+            if now.prices_revision != keys[i].prices_revision:
+                assets[i], keys[i] = now, _key(now, start, end, columns)
+                moved.append(i)
+                continue
             found[i] = piece = Piece.of(dump_json(bars_out(assets[i], frame, columns)))
             cache.put(keys[i], piece)
-    return [piece for piece in found if piece is not None]
+        misses = moved
+    raise StorageUnavailable("prices kept changing while they were read; retry")
+
+
+async def _assets_now(container: Container, ids: list[int]) -> dict[int, Asset]:
+    """The assets as stored now (their revisions), one round trip."""
+    if len(ids) == 1:
+        asset = await container.repositories.assets.get(ids[0])
+        return {ids[0]: asset} if asset is not None else {}
+    found = await container.repositories.assets.find(list(ids))
+    return {ref: a for ref, a in found.items() if isinstance(ref, int)}
 
 
 async def _read_bars(
