@@ -318,3 +318,17 @@ def test_moto_really_drops_what_the_allow_list_says(
     assert STILL_DROPPED[key](deployment), (
         f"moto now keeps {key}: read it back here and remove it from MOTO_DROPPED_PROPERTIES"
     )
+
+
+def test_every_log_group_is_created_with_a_retention(deployment: Deployment) -> None:
+    logs = deployment.client("logs")
+    groups = {g["logGroupName"]: g for g in logs.describe_log_groups()["logGroups"]}
+    env = deployment.env_name
+    assert {
+        f"/insight-invest/{env}/gateway",
+        f"/insight-invest/{env}/ingestor",
+        f"/insight-invest/{env}/backtester",
+        f"/aws/rds/instance/insight-invest-{env}/postgresql",
+    } <= set(groups)
+    for name, group in groups.items():
+        assert group.get("retentionInDays"), f"{name} keeps logs forever"

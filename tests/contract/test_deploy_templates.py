@@ -505,3 +505,100 @@ def test_every_custom_metric_is_documented_for_the_services_to_emit() -> None:
     assert used
     for metric in used:
         assert f"`{metric}`" in operations, f"{metric} is not documented in docs/operations.md"
+
+
+# ------------------------------------------------------------------------------ network and logs
+def _security_groups() -> dict[str, dict[str, Any]]:
+    return {
+        lid: r["Properties"]
+        for lid, r in resources(TEMPLATES["network"], "AWS::EC2::SecurityGroup").items()
+    }
+
+
+def _ingress(group: dict[str, Any]) -> set[tuple[Any, ...]]:
+    """(protocol, from port, to port, source) of each rule; source is a CIDR or a group id."""
+    return {
+        (
+            rule["IpProtocol"],
+            json.dumps(rule["FromPort"]),
+            json.dumps(rule["ToPort"]),
+            rule.get("CidrIp") or _ref(rule["SourceSecurityGroupId"]),
+        )
+        for rule in group.get("SecurityGroupIngress", [])
+    }
+
+
+def test_each_tier_admits_only_what_it_needs() -> None:
+    groups = _security_groups()
+    port = json.dumps({"Ref": "GatewayPort"})
+    assert set(groups) == {
+        "LoadBalancerSecurityGroup",
+        "GatewaySecurityGroup",
+        "WorkerSecurityGroup",
+        "DatabaseSecurityGroup",
+    }
+    assert _ingress(groups["LoadBalancerSecurityGroup"]) == {
+        ("tcp", "443", "443", "0.0.0.0/0"),
+        ("tcp", "80", "80", "0.0.0.0/0"),
+    }
+    assert _ingress(groups["GatewaySecurityGroup"]) == {
+        ("tcp", port, port, "LoadBalancerSecurityGroup")
+    }
+    assert _ingress(groups["WorkerSecurityGroup"]) == set()
+    assert _ingress(groups["DatabaseSecurityGroup"]) == {
+        ("tcp", "5432", "5432", "GatewaySecurityGroup"),
+        ("tcp", "5432", "5432", "WorkerSecurityGroup"),
+    }
+
+
+def test_security_group_rules_live_only_in_their_groups() -> None:
+    # A separate rule resource in another stack would widen a tier unseen by the test above.
+    for name, template in TEMPLATES.items():
+        for type_ in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
+            assert not resources(template, type_), f"{name}: {type_}"
+
+
+def test_database_security_group_allows_no_outbound_traffic() -> None:
+    (rule,) = _security_groups()["DatabaseSecurityGroup"]["SecurityGroupEgress"]
+    # An ICMP type/code pair that does not exist to the only host no packet is sent to.
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["CidrIp"]) == (
+        "icmp",
+        252,
+        86,
+        "255.255.255.255/32",
+    )
+
+
+@pytest.mark.parametrize("name", ALL_TEMPLATES)
+def test_every_log_group_has_a_retention(name: str) -> None:
+    for lid, group in resources(TEMPLATES[name], "AWS::Logs::LogGroup").items():
+        retention = group["Properties"].get("RetentionInDays")
+        assert retention is not None, f"{name}:{lid} keeps logs forever"
+
+
+def test_rds_log_exports_go_to_declared_log_groups() -> None:
+    data = TEMPLATES["data"]
+    database = data["Resources"]["Database"]
+    identifier = database["Properties"]["DBInstanceIdentifier"]["Fn::Sub"]
+    groups = {
+        g["Properties"]["LogGroupName"]["Fn::Sub"]: lid
+        for lid, g in resources(data, "AWS::Logs::LogGroup").items()
+    }
+    exports = database["Properties"]["EnableCloudwatchLogsExports"]
+    assert exports
+    depends = database.get("DependsOn", [])
+    for export in exports:
+        lid = groups.get(f"/aws/rds/instance/{identifier}/{export}")
+        assert lid, f"the {export} export has no declared log group (RDS makes one, no retention)"
+        assert lid in (depends if isinstance(depends, list) else [depends]), "created before RDS"
+
+
+@pytest.mark.parametrize("name", ALL_TEMPLATES)
+def test_template_fits_cloudformations_inline_size_limit(name: str) -> None:
+    # `aws cloudformation deploy --template-file` without --s3-bucket (deploy.sh, and the
+    # bootstrap command in deploy/README.md) sends the body inline: CloudFormation refuses one
+    # over 51,200 bytes, and only the real deploy would tell. Through S3 the limit is 1 MB.
+    script = (REPO_ROOT / "deploy" / "deploy.sh").read_text()
+    limit = 1_000_000 if "--s3-bucket" in script and name != "bootstrap" else 51_200
+    size = (TEMPLATES_DIR / f"{name}.yaml").stat().st_size
+    assert size <= limit, f"{name}.yaml is {size} bytes: split it, or upload it to S3"
