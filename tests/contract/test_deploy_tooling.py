@@ -190,3 +190,11 @@ def test_deploy_guide_links_point_to_existing_sections() -> None:
     assert runbooks and runbooks <= anchors, runbooks - anchors
     quoted = set(re.findall(r'see "([^"]+)"', guide))
     assert not quoted, f"link sections instead of quoting them: {quoted}"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_workflow_scripts_take_expressions_only_through_the_environment(name: str) -> None:
+    # `${{ }}` inside `run:` is pasted into the script before bash sees it (script injection,
+    # e.g. from a workflow_dispatch input); through `env:` it stays data.
+    for step in _steps(_workflow(name)):
+        assert "${{" not in step.get("run", ""), f"{name}: {step.get('name', step['run'])}"
