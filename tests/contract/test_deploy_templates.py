@@ -249,9 +249,33 @@ def _check_alarm(name: str, lid: str, resource: dict[str, Any]) -> None:
     assert "#" in properties["AlarmDescription"] or kind != "AWS::SNS::Topic", f"{lid}: runbook"
 
 
+def _lambdas_reading(template: dict[str, Any], secret: str) -> list[str]:
+    """Functions told the secret's ARN whose role may read it."""
+    readers = []
+    for lid, function in resources(template, "AWS::Lambda::Function").items():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        role = template["Resources"][_getatt(function["Properties"]["Role"])[0]]  # type: ignore[index]
+        readable = {
+            _ref(statement["Resource"])
+            for policy in role["Properties"]["Policies"]
+            for statement in _statements(policy)
+            if statement["Action"] == "secretsmanager:GetSecretValue"
+        }
+        if {"Ref": secret} in variables.values() and secret in readable:
+            readers.append(lid)
+    return readers
+
+
 def _check_secret(name: str, lid: str, resource: dict[str, Any]) -> None:
     properties = resource["Properties"]
-    assert "SecretString" not in properties, f"{lid}: never a secret value in a template"
+    if "SecretString" in properties:
+        # Only a value the operator passes in through a NoEcho parameter, never a literal, and
+        # a function that reads it at run time.
+        parameter = _ref(properties["SecretString"])
+        assert parameter, f"{lid}: never a secret value in a template"
+        assert TEMPLATES[name]["Parameters"][parameter].get("NoEcho") is True, lid
+        assert _lambdas_reading(TEMPLATES[name], lid), f"{lid} is read by no function"
+        return
     assert properties["GenerateSecretString"]["PasswordLength"] >= 32
     injected = [
         secret
@@ -602,3 +626,72 @@ def test_template_fits_cloudformations_inline_size_limit(name: str) -> None:
     limit = 1_000_000 if "--s3-bucket" in script and name != "bootstrap" else 51_200
     size = (TEMPLATES_DIR / f"{name}.yaml").stat().st_size
     assert size <= limit, f"{name}.yaml is {size} bytes: split it, or upload it to S3"
+
+
+# ------------------------------------------------------------------------------ Slack forwarder
+@pytest.mark.parametrize("name", ALL_TEMPLATES)
+def test_no_echo_parameters_never_reach_an_environment_variable(name: str) -> None:
+    # An environment variable shows in plain text to anyone who may describe the function or
+    # task definition; a NoEcho value belongs in Secrets Manager.
+    template = TEMPLATES[name]
+    hidden = {p for p, spec in template.get("Parameters", {}).items() if spec.get("NoEcho")}
+    for lid, resource in resources(template).items():
+        properties = resource.get("Properties", {})
+        environments = [properties.get("Environment", {}).get("Variables", {})] + [
+            {item["Name"]: item["Value"] for item in container.get("Environment", [])}
+            for container in properties.get("ContainerDefinitions", [])
+        ]
+        for variables in environments:
+            leaked = {
+                k
+                for k, v in variables.items()
+                if _ref(v) in hidden or hidden & set(re.findall(r"\$\{(\w+)\}", json.dumps(v)))
+            }
+            assert not leaked, f"{name}:{lid} puts {leaked} in plain environment variables"
+
+
+def test_slack_forwarder_posts_the_alarm_to_the_webhook_it_reads_from_secrets_manager(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import boto3
+    from moto import mock_aws
+
+    posted: list[Any] = []
+
+    class Webhook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    function = TEMPLATES["monitoring"]["Resources"]["SlackForwarder"]["Properties"]
+    (variable,) = function["Environment"]["Variables"]
+    server = HTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with mock_aws():
+            secrets = boto3.client("secretsmanager", region_name="us-east-1")
+            url = f"http://127.0.0.1:{server.server_port}/services/T000/B000/x"
+            arn = secrets.create_secret(Name="slack", SecretString=url)["ARN"]
+            monkeypatch.setenv(variable, arn)
+            monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+            module: dict[str, Any] = {}
+            exec(compile(function["Code"]["ZipFile"], "index.py", "exec"), module)
+            alarm = {
+                "AlarmName": "ingestion-missing-us",
+                "NewStateValue": "ALARM",
+                "NewStateReason": "no run",
+            }
+            event = {"Records": [{"Sns": {"Message": json.dumps(alarm)}}]}
+            module["handler"](event, None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert posted == [{"text": "*ALARM* ingestion-missing-us\nno run"}]
