@@ -19,7 +19,7 @@ from adapters.clock import ManualClock
 from adapters.memory.providers import InMemoryMarketDataProvider
 from adapters.memory.queue import InMemoryMessageQueue
 from adapters.providers.sample import SampleMacroDataProvider, SampleMarketDataProvider
-from adapters.universe import seed_assets
+from adapters.universe import seed_assets, seed_macro_series
 from domain.messages import UpdateMacro, UpdatePrices
 from domain.model import Asset, Market
 from domain.ports import MarketDataProvider, Repositories
@@ -197,3 +197,26 @@ async def test_observations_changing_provider_mid_read_are_never_mislabelled(
 
     assert body["source"]["provider"] == "fred" and body["source"]["synthetic"] is False
     assert body["observations"] == {"dates": ["2024-01-02", "2024-01-03"], "values": [3.9, 4.0]}
+
+
+async def test_after_the_sample_macro_update_no_catalog_series_is_empty(
+    backend: Backend,  # noqa: F811
+) -> None:
+    repos = backend.repos
+    await repos.macro.upsert_series(seed_macro_series())  # what `insight-invest seed` loads
+    macro = IngestMacro(
+        repositories=repos, provider=SampleMacroDataProvider(as_of=AS_OF), clock=ManualClock()
+    )
+    await macro(UpdateMacro(), run_id=uuid.uuid4())  # the scheduled macro command
+
+    async with gateway(repos) as client:
+        catalog = (await get_json(client, "/v1/macro/series"))["items"]
+        observed = {
+            s["code"]: (await get_json(client, f"/v1/macro/series/{s['code']}/observations"))
+            for s in catalog
+        }
+
+    assert len(catalog) == len(seed_macro_series())
+    for series in catalog:
+        assert_sample(series["source"])
+        assert observed[series["code"]]["observations"]["dates"], series["code"]
