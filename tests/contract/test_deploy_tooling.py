@@ -4,6 +4,7 @@ image build itself runs in GitHub Actions, see deploy/README.md)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -47,25 +48,65 @@ def test_dockerfile_pins_its_base_runs_as_non_root_and_checks_health() -> None:
     assert (DEPLOY_DIR / "healthcheck.py").exists()
 
 
-def _compose_config() -> dict[str, Any]:
-    result = subprocess.run(
-        [str(_tool("docker-compose")), "-f", str(DEPLOY_DIR / "compose.yaml"), "config"],
+# Values a developer exports before `docker compose up` (deploy/README.md, Local).
+COMPOSE_SECRETS = {"POSTGRES_PASSWORD": "p@ss/word:local", "API_KEYS": "key-one,key-two"}
+
+
+def _compose(
+    *args: str, secrets: dict[str, str] | None = None, tmp_env_file: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}
+    env.update(COMPOSE_SECRETS if secrets is None else secrets)
+    # An empty env file: a developer's own deploy/.env must not decide the outcome.
+    env_file = ["--env-file", str(tmp_env_file)] if tmp_env_file else []
+    return subprocess.run(
+        [str(_tool("docker-compose")), *env_file, "-f", str(DEPLOY_DIR / "compose.yaml"), *args],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
+
+
+def _compose_config() -> dict[str, Any]:
+    result = _compose("config")
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
 
 
 def test_compose_file_is_valid() -> None:
-    result = subprocess.run(
-        [str(_tool("docker-compose")), "-f", str(DEPLOY_DIR / "compose.yaml"), "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _compose("config", "--quiet")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(COMPOSE_SECRETS))
+def test_compose_refuses_to_start_without_each_secret(missing: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    secrets = {k: v for k, v in COMPOSE_SECRETS.items() if k != missing}
+    result = _compose("config", "--quiet", secrets=secrets, tmp_env_file=empty)
+    assert result.returncode != 0
+    assert f"set {missing}" in result.stderr  # the message says what to do
+
+
+def test_compose_services_use_the_password_postgres_is_created_and_the_given_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from adapters.settings import DatabaseSettings, GatewaySettings
+
+    services = _compose_config()["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "p@ss/word:local"
+    user = services["postgres"]["environment"]["POSTGRES_USER"]
+    for name in ("migrate", "seed", "gateway", "ingestor", "backtester"):
+        for key in [k for k in os.environ if k.startswith(("DB_", "DATABASE_", "API_KEYS"))]:
+            monkeypatch.delenv(key)
+        for key, value in services[name]["environment"].items():
+            monkeypatch.setenv(key, str(value))
+        url = DatabaseSettings().url()
+        assert url.startswith(f"postgresql+asyncpg://{user}:p%40ss%2Fword%3Alocal@postgres:"), name
+        if name == "gateway":
+            keys = [k.get_secret_value() for k in GatewaySettings().api_keys]
+            assert keys == ["key-one", "key-two"]
 
 
 def test_compose_runs_the_three_services_migrations_and_local_sqs_from_the_cli() -> None:
@@ -198,3 +239,8 @@ def test_workflow_scripts_take_expressions_only_through_the_environment(name: st
     # e.g. from a workflow_dispatch input); through `env:` it stays data.
     for step in _steps(_workflow(name)):
         assert "${{" not in step.get("run", ""), f"{name}: {step.get('name', step['run'])}"
+
+
+def test_ci_validates_compose_with_the_secrets_it_requires() -> None:
+    (step,) = [s for s in _steps(_workflow("ci.yml")) if "compose" in s.get("run", "")]
+    assert set(COMPOSE_SECRETS) <= set(step.get("env", {})), "compose refuses to run without them"
