@@ -246,7 +246,7 @@ def test_one_off_task_outputs_resolve_to_the_gateways_private_network(
 ) -> None:
     app = deployment.stacks["app"].outputs
     network = deployment.stacks["network"].outputs
-    assert app["OneOffTaskNetworkConfiguration"] == (
+    assert network["OneOffTaskNetworkConfiguration"] == (
         f"awsvpcConfiguration={{subnets=[{network['PrivateSubnetIds']}],"
         f"securityGroups=[{network['GatewaySecurityGroupId']}],assignPublicIp=DISABLED}}"
     )

@@ -194,9 +194,14 @@ def test_one_off_tasks_in_the_deploy_guide_are_runnable_commands() -> None:
     assert result.returncode == 0, result.stderr
     app = load_template("app")
     # Every stack output the commands read exists.
-    used = set(re.findall(r"app_output (\w+)", script))
-    assert {"ClusterName", "GatewayTaskDefinitionArn", "OneOffTaskNetworkConfiguration"} <= used
-    assert used <= set(app["Outputs"])
+    used = set(re.findall(r"stack_output (\w+) (\w+)", script))
+    assert used == {
+        ("app", "ClusterName"),
+        ("app", "GatewayTaskDefinitionArn"),
+        ("network", "OneOffTaskNetworkConfiguration"),
+    }
+    for stack, output in used:
+        assert output in load_template(stack)["Outputs"], (stack, output)
     # The container the override names is in the task definition the output points at.
     task = app["Resources"][app["Outputs"]["GatewayTaskDefinitionArn"]["Value"]["Ref"]]
     containers = {c["Name"] for c in task["Properties"]["ContainerDefinitions"]}
