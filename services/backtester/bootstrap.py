@@ -55,8 +55,10 @@ async def build_backtester(
         )
         clock: Clock = overrides.get("clock") or SystemClock()
         telemetry = overrides.get("telemetry") or build_telemetry(settings.telemetry)
-        # A job whose heartbeat is older than two leases belongs to a worker that died.
-        stale_after = 2.0 * settings.worker.worker_lease_seconds
+        # A job whose heartbeat is older than two leases belongs to a worker that died; a live
+        # one beats every third of a lease, like the worker's lease extension.
+        lease = settings.worker.worker_lease_seconds
+        stale_after = 2.0 * lease
         yield BacktesterContainer(
             settings=settings,
             repositories=repositories,
@@ -66,7 +68,9 @@ async def build_backtester(
                 repositories=repositories,
                 clock=clock,
                 options=RunOptions(
-                    stale_after_s=stale_after, max_attempts=settings.queues.max_receives
+                    stale_after_s=stale_after,
+                    heartbeat_every_s=lease / 3,
+                    max_attempts=settings.queues.max_receives,
                 ),
                 telemetry=telemetry,
             ),

@@ -9,14 +9,19 @@ Business rules
   the job with that reason; transient storage errors propagate so the message is retried.
 - The result is stored before the job is marked succeeded; a job has at most one result.
 - A cancelled job stops at its next checkpoint and stores nothing.
+- While the engine computes, the job's heartbeat is refreshed every ``heartbeat_every_s``, so a
+  run longer than ``stale_after_s`` is not mistaken for a dead worker's (the sweeper would
+  re-send it and a second worker would take it over: the job would run twice at once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -35,6 +40,9 @@ FX_SERIES = "DEXKOUS"  # KRW per USD
 # holidays, so signals have data on the first decision date.
 _WARMUP_MARGIN = timedelta(days=10)
 
+log = logging.getLogger(__name__)
+Sleep = Callable[[float], Awaitable[None]]
+
 
 class JobCancelled(Exception):
     """The job was cancelled while it ran."""
@@ -43,7 +51,13 @@ class JobCancelled(Exception):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
     stale_after_s: float = 120.0
+    # A sixth of the stale limit: several beats may be lost before the job looks abandoned.
+    heartbeat_every_s: float = 20.0
     max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.heartbeat_every_s < self.stale_after_s:
+            raise ValueError("heartbeat_every_s must be positive and shorter than stale_after_s")
 
 
 class RunBacktestJob:
@@ -54,11 +68,13 @@ class RunBacktestJob:
         clock: Clock,
         options: RunOptions = RunOptions(),
         telemetry: Telemetry | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._repos = repositories
         self._clock = clock
         self._options = options
         self._telemetry = telemetry
+        self._sleep = sleep  # injectable so tests move time without waiting for it
 
     async def __call__(
         self, job_id: uuid.UUID, *, heartbeat: Callable[[], Awaitable[None]] | None = None
@@ -74,7 +90,8 @@ class RunBacktestJob:
             spec = BacktestSpec.model_validate(job.spec)
             data, labels = await self._load(spec)
             await self._checkpoint(job, 0.3, heartbeat)
-            outcome = await asyncio.to_thread(run_backtest, spec, data)
+            async with self._keeping_alive(job):
+                outcome = await asyncio.to_thread(run_backtest, spec, data)
             await self._checkpoint(job, 0.9, heartbeat)
         except JobCancelled:
             return JobStatus.CANCELLED
@@ -107,6 +124,27 @@ class RunBacktestJob:
             raise JobCancelled
         if heartbeat is not None:
             await heartbeat()
+
+    @contextlib.asynccontextmanager
+    async def _keeping_alive(self, job: BacktestJob) -> AsyncIterator[None]:
+        """Refresh the job's heartbeat on a timer for as long as the block runs."""
+        beating = asyncio.create_task(self._beat_forever(job.id), name=f"job-heartbeat-{job.id}")
+        try:
+            yield
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+
+    async def _beat_forever(self, job_id: uuid.UUID) -> None:
+        while True:
+            await self._sleep(self._options.heartbeat_every_s)
+            try:
+                await self._repos.jobs.heartbeat(job_id, self._clock.now())
+            except Exception as exc:  # a missed beat is survivable; the next one may succeed
+                log.warning(
+                    "job heartbeat failed", extra={"job_id": str(job_id), "error": str(exc)}
+                )
 
     async def _finish(self, job: BacktestJob, status: JobStatus, error: str | None) -> None:
         now = self._clock.now()

@@ -1,16 +1,24 @@
-"""RunBacktestJob: claims once, stores one result, fails with a reason, honours cancellation."""
+"""RunBacktestJob: claims once, stores one result, fails with a reason, honours cancellation,
+and keeps its heartbeat fresh while the engine computes."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
 
 from adapters.clock import ManualClock
 from adapters.memory import build_memory_repositories
+from adapters.memory.queue import InMemoryMessageQueue
+from domain.backtest import run_backtest
 from domain.model import BacktestJob, JobStatus, MacroFrequency, MacroSeries
-from domain.usecases.run_backtest import RunBacktestJob
+from domain.usecases import run_backtest as run_backtest_module
+from domain.usecases.backtests import RequeueStaleJobs
+from domain.usecases.run_backtest import RunBacktestJob, RunOptions
 from tests.unit.usecases.factories import bars, business_days, us_asset
 
 SPEC = {
@@ -125,3 +133,143 @@ async def test_the_named_risk_free_series_is_the_one_cash_earns(world):
     without = (await repos.results.get(plain.id)).metrics["total_return"]
     with_rate = (await repos.results.get(earning.id)).metrics["total_return"]
     assert with_rate > without  # half the book in cash at 36 % a year shows
+
+
+# --- a long engine run ---------------------------------------------------------------------
+
+STALE_AFTER_S = 120.0
+BEAT_EVERY_S = 20.0
+
+
+class SteppedTime:
+    """Time that passes only when the test moves it: ``sleep`` waits for ``advance``, and the
+    manual clock follows, so a run of many minutes takes no real time."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
+        self._naps = 0
+        self._napping = asyncio.Condition()
+
+    async def sleep(self, seconds: float) -> None:
+        woken = asyncio.get_running_loop().create_future()
+        entry = (self.clock.now() + timedelta(seconds=seconds), woken)
+        self.sleepers.append(entry)
+        async with self._napping:
+            self._naps += 1
+            self._napping.notify_all()
+        try:
+            await woken
+        finally:
+            if entry in self.sleepers:
+                self.sleepers.remove(entry)
+
+    async def advance(self, seconds: float) -> None:
+        """Move the clock, wake the sleepers that are due and let each run until it sleeps
+        again."""
+        now = self.clock.advance(seconds)
+        due = [entry for entry in self.sleepers if entry[0] <= now]
+        naps = self._naps
+        for entry in due:
+            self.sleepers.remove(entry)
+            entry[1].set_result(None)
+        await self.wait_for_sleepers(naps + len(due))
+
+    async def wait_for_sleepers(self, naps: int = 1) -> None:
+        """Until ``naps`` sleeps have started in all."""
+        async with self._napping:
+            await self._napping.wait_for(lambda: self._naps >= naps)
+
+
+class HeldEngine:
+    """The real engine, held at its start until the test lets it go (a long computation)."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self._fails = fails
+
+    def __call__(self, spec, data):
+        self.entered.set()
+        self.release.wait()
+        if self._fails:
+            raise ValueError("the engine gave up")
+        return run_backtest(spec, data)
+
+
+def long_run(world, monkeypatch, engine: HeldEngine):
+    repos, clock, _ = world
+    time = SteppedTime(clock)
+    monkeypatch.setattr(run_backtest_module, "run_backtest", engine)
+    run_job = RunBacktestJob(
+        repositories=repos,
+        clock=clock,
+        options=RunOptions(stale_after_s=STALE_AFTER_S, heartbeat_every_s=BEAT_EVERY_S),
+        sleep=time.sleep,
+    )
+    return repos, clock, time, run_job
+
+
+@pytest.fixture
+def engine():
+    engine = HeldEngine()
+    yield engine
+    engine.release.set()  # a failed test must not leave the engine's thread blocked
+
+
+@pytest.fixture
+def failing_engine():
+    engine = HeldEngine(fails=True)
+    yield engine
+    engine.release.set()
+
+
+async def start_engine(run_job, job, engine: HeldEngine) -> asyncio.Task:
+    running = asyncio.create_task(run_job(job.id))
+    await asyncio.to_thread(engine.entered.wait)
+    return running
+
+
+async def test_a_run_longer_than_the_stale_limit_keeps_its_heartbeat_fresh(
+    world, monkeypatch, engine
+):
+    repos, clock, time, run_job = long_run(world, monkeypatch, engine)
+    job = await queued(repos, clock)
+    running = await start_engine(run_job, job, engine)
+
+    for _ in range(int(3 * STALE_AFTER_S / BEAT_EVERY_S)):  # three stale limits of computing
+        await time.advance(BEAT_EVERY_S)
+
+    held = await repos.jobs.get(job.id)
+    assert held.status is JobStatus.RUNNING
+    assert clock.now() - held.heartbeat_at < timedelta(seconds=STALE_AFTER_S)
+    queue = InMemoryMessageQueue()
+    report = await RequeueStaleJobs(
+        jobs=repos.jobs, queue=queue, clock=clock, stale_running_after_s=STALE_AFTER_S
+    )()
+    assert report.requeued == [] and report.failed == []
+    # A second worker holding a duplicate message is refused: the job is alive.
+    assert await repos.jobs.claim(job.id, clock.now(), STALE_AFTER_S) is None
+
+    engine.release.set()
+    assert await running is JobStatus.SUCCEEDED
+    assert time.sleepers == []  # the timer stopped with the run
+    assert (await repos.jobs.get(job.id)).attempts == 1
+
+
+async def test_the_heartbeat_timer_stops_when_the_engine_fails(world, monkeypatch, failing_engine):
+    repos, clock, time, run_job = long_run(world, monkeypatch, failing_engine)
+    job = await queued(repos, clock)
+    running = await start_engine(run_job, job, failing_engine)
+    await time.advance(BEAT_EVERY_S)
+    assert (await repos.jobs.get(job.id)).heartbeat_at == clock.now()
+
+    failing_engine.release.set()
+    assert await running is JobStatus.FAILED
+    assert time.sleepers == []
+    assert "the engine gave up" in (await repos.jobs.get(job.id)).error
+
+
+def test_a_heartbeat_as_slow_as_the_stale_limit_is_refused():
+    with pytest.raises(ValueError, match="heartbeat_every_s"):
+        RunOptions(stale_after_s=60, heartbeat_every_s=60)
