@@ -92,7 +92,7 @@ def load_template(name: str) -> dict[str, Any]:
     if problems or template is None:
         raise AssertionError(f"{name}.yaml does not parse: {problems}")
     # Plain dicts and lists: cfn-lint's node classes carry positions we do not need.
-    return json.loads(json.dumps(template))
+    return json.loads(json.dumps(template))  # type: ignore[no-any-return]
 
 
 def resources(template: Mapping[str, Any], type_: str | None = None) -> dict[str, dict[str, Any]]:
@@ -295,7 +295,7 @@ _MONTHS = {
     )
 }
 # (name, low, high, names) for minutes, hours, day-of-month, month, day-of-week, year.
-_FIELDS = (
+_FIELDS: tuple[tuple[str, int, int, Mapping[str, int]], ...] = (
     ("minutes", 0, 59, {}),
     ("hours", 0, 23, {}),
     ("day-of-month", 1, 31, {}),

@@ -190,7 +190,7 @@ def test_every_metric_the_dashboard_shows_in_the_projects_namespace_is_emitted(
 
 
 def test_the_dashboard_reader_expands_cloudwatch_shorthand() -> None:
-    rows = [
+    rows: list[list[Any]] = [
         ["NS", "M", "Environment", "e", "Market", "US"],
         ["...", "KR"],
         [".", "N", ".", ".", ".", "."],

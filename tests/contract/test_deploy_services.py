@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from tests.contract.deploy_support import cli_subcommands, load_template, resources
 
@@ -32,7 +33,7 @@ def _task_of(service: str) -> dict[str, Any]:
 
 def _main_container(service: str) -> dict[str, Any]:
     (main,) = [c for c in _task_of(service)["ContainerDefinitions"] if c["Essential"]]
-    return main
+    return main  # type: ignore[no-any-return]
 
 
 def _import_name(value: Any) -> str | None:
@@ -135,11 +136,11 @@ def test_each_service_runs_its_own_command_from_one_image() -> None:
     assert len(images) == 1
 
 
-def _settings_for(service: str) -> list[type]:
+def _settings_for(service: str) -> list[type[BaseSettings]]:
     from adapters import settings
 
-    common = [settings.DatabaseSettings, settings.LoggingSettings]
-    return {
+    common: list[type[BaseSettings]] = [settings.DatabaseSettings, settings.LoggingSettings]
+    per_service: dict[str, list[type[BaseSettings]]] = {
         "gateway": [*common, settings.QueueSettings, settings.GatewaySettings],
         "ingestor": [
             *common,
@@ -149,7 +150,8 @@ def _settings_for(service: str) -> list[type]:
             settings.IngestSettings,
         ],
         "backtester": [*common, settings.QueueSettings, settings.WorkerRuntimeSettings],
-    }[service]
+    }
+    return per_service[service]
 
 
 @pytest.mark.parametrize("service", ["gateway", "ingestor", "backtester"])

@@ -48,7 +48,7 @@ def deployment() -> Iterator[Deployment]:
 def _queue_attributes(deployment: Deployment, name: str) -> dict[str, str]:
     sqs = deployment.client("sqs")
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]  # type: ignore[no-any-return]
 
 
 def _messaging_queue_names(deployment: Deployment) -> dict[str, str]:

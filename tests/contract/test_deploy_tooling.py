@@ -125,7 +125,7 @@ def test_compose_runs_the_three_services_migrations_and_local_sqs_from_the_cli()
         assert depends["seed"]["condition"] == "service_completed_successfully"
 
 
-def _workflow(name: str) -> dict[str, Any]:
+def _workflow(name: str) -> dict[Any, Any]:
     return yaml.safe_load((WORKFLOWS / name).read_text())  # type: ignore[no-any-return]
 
 
