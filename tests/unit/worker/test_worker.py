@@ -1,7 +1,8 @@
 """The worker runtime over the in-memory queue: ack, retry, dead-letter, timeout, heartbeat, stop.
 
 The fake queue runs at ``SCALE`` real seconds per queue second, so leases expire in a fraction
-of a second; retry backoff is zero so redeliveries come at once.
+of a second; retry backoff is zero so redeliveries come at once. The heartbeat test moves the
+queue's clock by hand instead, so a stalled machine cannot lapse a lease it means to keep.
 """
 
 from __future__ import annotations
@@ -215,17 +216,51 @@ async def test_handler_past_its_timeout_is_cancelled_and_the_message_redelivered
     assert len(handler.completed) == 1
 
 
-async def test_heartbeat_keeps_a_message_leased_while_the_handler_outlives_the_lease(
-    queue: InMemoryMessageQueue,
-) -> None:
-    # The lease is 1 queue second (0.1 s real); the handler takes five leases' worth.
-    async def slow(_: MessageContext) -> None:
-        await asyncio.sleep(0.5)
+class QueueTime:
+    """The queue's clock, moved only by the test: a lease lapses when the test says time has
+    passed, never because the machine stalled."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class LeaseCountingQueue(InMemoryMessageQueue):
+    """The in-memory queue, telling when the lease was next extended (a worker heartbeat)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._extended = asyncio.Event()
+
+    async def extend(self, message: Any, lease_s: int) -> None:
+        await super().extend(message, lease_s)
+        self._extended.set()
+
+    async def next_extension(self) -> None:
+        self._extended.clear()
+        await self._extended.wait()
+
+
+async def test_heartbeat_keeps_a_message_leased_while_the_handler_outlives_the_lease() -> None:
+    lease_s = 2
+    queue_time = QueueTime()
+    queue = LeaseCountingQueue("jobs", monotonic=queue_time)
+
+    async def five_leases(_: MessageContext) -> None:
+        # Queue time moves half a lease at a time, and only once the heartbeat has answered
+        # the previous move: without extensions the lease would lapse after two moves.
+        for _ in range(10):
+            queue_time.now += lease_s / 2
+            await queue.next_extension()
 
     await queue.send(job_body())
-    handler = Recorder(slow)
+    handler = Recorder(five_leases)
     worker = Worker(
-        queue, {"run_backtest": handler}, settings(lease_s=1, heartbeat_every_s=0.03, concurrency=4)
+        queue,
+        {"run_backtest": handler},
+        settings(lease_s=lease_s, heartbeat_every_s=0.02, concurrency=4),
     )
 
     await run_until(worker, lambda: drained(queue))
