@@ -35,6 +35,17 @@ class StorageUnavailable(RetryableError):
     """The database cannot be reached or refused the transaction for a transient reason."""
 
 
+class RestartRequired(DomainError):
+    """This process cannot go on with what it was given at start (credentials rotated since):
+    a long-running process stops and exits non-zero so its supervisor starts a fresh one."""
+
+
+class StorageCredentialsRejected(StorageUnavailable, RestartRequired):
+    """The database refused this process's credentials (a rotated password, a role that may not
+    log in). The work at hand is retried later like in any storage outage; the process itself
+    must restart to read the current secret."""
+
+
 class QueueUnavailable(RetryableError):
     """The message queue cannot be reached."""
 

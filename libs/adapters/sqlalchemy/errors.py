@@ -15,11 +15,15 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sqlalchemy.engine import WRITE_TRANSACTION
-from domain.errors import Conflict, NotFound, StorageUnavailable
+from domain.errors import Conflict, NotFound, StorageCredentialsRejected, StorageUnavailable
 
 # SQLSTATEs that mean "try again": serialization failure, deadlock, too many connections,
 # admin shutdown, cannot connect now, lock timeout, query cancelled by statement timeout.
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "53300", "57P01", "57P02", "57P03", "55P03", "57014"}
+# SQLSTATE class 28, invalid authorization: 28P01 a wrong password (the secret was rotated
+# after this process read it), 28000 a role that does not exist or may not log in. The same
+# credentials will never succeed, so this is not a transient outage.
+_CREDENTIALS_REJECTED = {"28P01", "28000"}
 _UNIQUE_VIOLATION = "23505"
 _FK_VIOLATION = "23503"
 
@@ -48,6 +52,11 @@ def _integrity_error(error: sa_exc.IntegrityError) -> Exception:
 def translate(error: BaseException) -> Exception | None:
     """The domain error for a driver/SQLAlchemy error, or None when it is a programming
     error that should surface as is."""
+    if _sqlstate(error) in _CREDENTIALS_REJECTED:
+        # Neither the server's message (it names the role) nor the URL goes into the error.
+        return StorageCredentialsRejected(
+            f"database rejected the credentials (SQLSTATE {_sqlstate(error)})"
+        )
     if isinstance(error, sa_exc.IntegrityError):
         return _integrity_error(error)
     if isinstance(error, sa_exc.DBAPIError) and (

@@ -1,0 +1,80 @@
+"""A database that refuses the process's credentials is told apart from an outage.
+
+After RDS rotates the master password, a task still holding the old secret gets SQLSTATE 28P01
+on its next new connection. The local server trusts every loopback login, so a wrong password
+would succeed here; a role created NOLOGIN is refused by the real server with 28000 (the same
+SQLSTATE class, through the same driver and SQLAlchemy wrapping), and the 28P01 case is checked
+on the driver's own exception.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from adapters.sqlalchemy import build_sqla_repositories, create_engine
+from adapters.sqlalchemy.errors import translate
+from domain.errors import RestartRequired, StorageCredentialsRejected, StorageUnavailable
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def refused_url(postgres_server: str, postgres_url: str) -> AsyncIterator[str]:
+    """A URL of the test database for a role that exists but may not log in."""
+    role = f"ii_nologin_{uuid.uuid4().hex[:8]}"
+    admin = make_url(postgres_server)
+    conn = await asyncpg.connect(
+        host=admin.host,
+        port=admin.port or 5432,
+        user=admin.username or "postgres",
+        password=admin.password,
+        database=admin.database or "postgres",
+    )
+    try:
+        await conn.execute(f"CREATE ROLE \"{role}\" NOLOGIN PASSWORD 'not-a-real-secret'")
+        url = make_url(postgres_url).set(username=role, password="not-a-real-secret")
+        yield url.render_as_string(hide_password=False)
+    finally:
+        await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await conn.close()
+
+
+async def test_a_refused_login_is_reported_as_rejected_credentials(refused_url: str) -> None:
+    engine = create_engine(refused_url)
+    try:
+        with pytest.raises(StorageCredentialsRejected) as caught:
+            await build_sqla_repositories(engine).health.check()
+    finally:
+        await engine.dispose()
+
+    error = caught.value
+    assert isinstance(error, RestartRequired)  # the workers exit on it
+    assert isinstance(error, StorageUnavailable)  # a request or job in hand is retried later
+    assert "28000" in str(error)
+    role = make_url(refused_url).username
+    assert role is not None and role not in str(error) and "not-a-real-secret" not in str(error)
+
+
+def test_a_wrong_password_is_rejected_credentials_not_an_outage() -> None:
+    rotated = asyncpg.exceptions.InvalidPasswordError(
+        'password authentication failed for user "app"'
+    )
+
+    translated = translate(rotated)
+
+    assert isinstance(translated, StorageCredentialsRejected)
+    assert "app" not in str(translated) and "28P01" in str(translated)
+
+
+def test_a_database_restart_stays_a_transient_outage() -> None:
+    shutting_down = asyncpg.exceptions.AdminShutdownError("terminating connection")
+
+    translated = translate(shutting_down)
+
+    assert isinstance(translated, StorageUnavailable)
+    assert not isinstance(translated, RestartRequired)
