@@ -9,6 +9,9 @@ At-least-once delivery with idempotent handlers:
 - ``PermanentFailure`` (an invalid body, a type nobody handles, a job that can never run) →
   dead-lettered at once with the reason;
 - a handler running past ``handler_timeout_s`` is cancelled and its message released;
+- ``RestartRequired`` (the database refused credentials rotated since start) → the message is
+  released at once, the worker stops as on SIGTERM and run() raises the error, so the process
+  exits non-zero and its supervisor (ECS) starts a fresh one with the current secret;
 - on stop (SIGTERM): no new receives, in-flight handlers get ``shutdown_grace_s`` to finish,
   the rest are cancelled and released at once (visibility 0) for another worker; run() returns.
 
@@ -29,7 +32,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.errors import PermanentFailure, RetryableError
+from domain.errors import PermanentFailure, RestartRequired, RetryableError
 from domain.messages import RunBacktest, UpdateMacro, UpdatePrices, parse_message
 from domain.ports import Clock, MessageQueue, ReceivedMessage
 
@@ -100,6 +103,7 @@ class Outcome:
     TIMEOUT = "timeout"
     DEAD_LETTERED = "dead_lettered"
     RELEASED_ON_SHUTDOWN = "released_on_shutdown"
+    RELEASED_FOR_RESTART = "released_for_restart"
 
 
 def backoff_delay(receive_count: int, base_s: float, max_s: float, rng: random.Random) -> int:
@@ -129,13 +133,18 @@ class Worker:
         self._metrics = metrics
         self._rng = rng or random.Random()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._stop: asyncio.Event | None = None
+        self._restart: RestartRequired | None = None
 
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set, then drain (see the module docstring) and return."""
+        """Consume until ``stop`` is set, then drain (see the module docstring) and return.
+        After a handler raised ``RestartRequired`` the worker sets ``stop`` itself and, once
+        drained, raises that error."""
+        self._stop = stop
         logger.info(
             "worker started",
             extra={"queue": self.queue.name, "types": sorted(self.handlers), **self._describe()},
@@ -146,10 +155,15 @@ class Worker:
                     break
                 batch = await self._receive(stop)
                 for received in batch:
-                    self._start(received)
+                    if self._restart is None:
+                        self._start(received)
+                    else:  # polled as the worker stopped for a restart: hand it back unopened
+                        await self._settle(self.queue.release(received, 0), received)
         finally:
             await self._drain()
         logger.info("worker stopped", extra={"queue": self.queue.name})
+        if self._restart is not None:
+            raise self._restart
 
     # --- receiving ----------------------------------------------------------------------
 
@@ -256,6 +270,13 @@ class Worker:
             raise
         except TimeoutError:
             return await self._retry(heartbeat, received, Outcome.TIMEOUT, "handler timed out")
+        except RestartRequired as exc:
+            # Stop receiving first, so the released message is not polled back into this worker.
+            self._stop_for_restart(exc)
+            await self._stop_heartbeat(heartbeat)
+            # Another worker (or this service's next task) can take it right away.
+            await self._settle(self.queue.release(received, 0), received)
+            return Outcome.RELEASED_FOR_RESTART, str(exc) or type(exc).__name__
         except PermanentFailure as exc:
             await self._stop_heartbeat(heartbeat)
             reason = str(exc) or type(exc).__name__
@@ -282,6 +303,8 @@ class Worker:
             try:
                 await handler(message, context)
                 return
+            except RestartRequired:
+                raise  # retrying with what this process holds cannot succeed
             except RetryableError as exc:
                 attempt += 1
                 pause = min(2.0 ** (attempt - 1), 8.0) * (0.5 + self._rng.random() / 2)
@@ -321,6 +344,17 @@ class Worker:
                     extra={"message_id": received.message_id, "error": str(exc)},
                 )
 
+    def _stop_for_restart(self, error: RestartRequired) -> None:
+        if self._restart is None:
+            # The reason is a domain error's own text: it names no host, user or secret.
+            logger.error(
+                "stopping: this process must be restarted",
+                extra={"queue": self.queue.name, "reason": str(error) or type(error).__name__},
+            )
+            self._restart = error
+        if self._stop is not None:
+            self._stop.set()
+
     @staticmethod
     async def _stop_heartbeat(heartbeat: asyncio.Task[None]) -> None:
         # Stop beating before settling, or a late extend could race the ack/release.
@@ -353,6 +387,7 @@ class Worker:
             Outcome.ERROR: logging.ERROR,
             Outcome.DEAD_LETTERED: logging.WARNING,
             Outcome.TIMEOUT: logging.WARNING,
+            Outcome.RELEASED_FOR_RESTART: logging.ERROR,
         }.get(outcome, logging.INFO)
         logger.log(
             level,
@@ -383,7 +418,8 @@ class Worker:
 
 
 async def run_until_signalled(worker: Worker, stop: asyncio.Event | None = None) -> None:
-    """Run ``worker`` until SIGTERM or SIGINT, then drain and return (the process exits 0)."""
+    """Run ``worker`` until SIGTERM or SIGINT, then drain and return (the process exits 0);
+    ``RestartRequired`` from a handler propagates once drained (the process exits non-zero)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)

@@ -19,7 +19,12 @@ import pytest
 
 from adapters.memory.queue import InMemoryMessageQueue
 from adapters.worker import MessageContext, Worker, WorkerSettings, backoff_delay
-from domain.errors import PermanentFailure, ProviderUnavailable, StorageUnavailable
+from domain.errors import (
+    PermanentFailure,
+    ProviderUnavailable,
+    StorageCredentialsRejected,
+    StorageUnavailable,
+)
 from domain.messages import RunBacktest, encode_message
 
 SCALE = 0.1
@@ -128,6 +133,32 @@ async def test_a_short_outage_is_ridden_out_within_the_lease_without_spending_re
     assert handler.deliveries == [1, 1, 1]  # three attempts, one receive
     assert len(handler.completed) == 1
     assert await queue.dead_letters() == []
+
+
+async def test_rejected_database_credentials_release_the_message_and_stop_the_worker(
+    queue: InMemoryMessageQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def password_rotated(_: MessageContext) -> None:
+        raise StorageCredentialsRejected("database rejected the credentials (SQLSTATE 28P01)")
+
+    message_id = await queue.send(job_body())
+    handler = Recorder(password_rotated)
+    # An inline retry would be allowed for 10 s: the rejection must not use it. One slot, so no
+    # poll is in flight to lease the released message back (SQS would hide it for a lease).
+    worker = Worker(queue, {"run_backtest": handler}, settings(inline_retry_s=10, concurrency=1))
+    stop = asyncio.Event()
+
+    with pytest.raises(StorageCredentialsRejected):
+        await asyncio.wait_for(worker.run(stop), timeout=LIMIT_S)
+
+    assert stop.is_set()  # it stopped by itself, as on SIGTERM
+    assert handler.deliveries == [1]  # neither retried in the lease nor handled again here
+    # Released with visibility 0: a worker holding current credentials gets it now.
+    [again] = await queue.receive(max_messages=1, wait_s=0, lease_s=5)
+    assert (again.message_id, again.receive_count) == (message_id, 2)
+    assert await queue.dead_letters() == []
+    [stopping] = [r for r in caplog.records if r.getMessage().startswith("stopping:")]
+    assert stopping.levelno == logging.ERROR and "28P01" in stopping.reason
 
 
 async def test_unexpected_exception_is_retried_like_a_retryable_one(
