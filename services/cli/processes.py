@@ -1,4 +1,9 @@
-"""Long-running processes: the gateway (uvicorn) and the two queue workers."""
+"""Long-running processes: the gateway (uvicorn) and the two queue workers.
+
+A worker exits 0 when stopped by SIGTERM/SIGINT, and ``EXIT_RESTART_REQUIRED`` when a
+dependency refused what the process was started with (the database password rotated since the
+task read its secret): ECS then starts a fresh task, which reads the current secret.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,12 @@ from typing import TypeVar
 
 from adapters.settings import GatewaySettings, LoggingSettings, WorkerRuntimeSettings
 from adapters.worker import Worker, WorkerSettings, configure_json_logging
+from domain.errors import RestartRequired
 
 log = logging.getLogger("insight_invest")
 T = TypeVar("T")
+# sysexits' EX_TEMPFAIL: a temporary failure, worth running again (as a fresh process).
+EXIT_RESTART_REQUIRED = 75
 
 
 def serve_gateway(host: str | None, port: int | None, workers: int | None) -> int:
@@ -123,13 +131,20 @@ async def _run_with_stop(
     maintenance: Callable[[], Awaitable[None]],
     every_s: float = 30.0,
 ) -> int:
-    """Run the worker until ``stop`` (SIGTERM/SIGINT); a periodic maintenance task runs beside it."""
+    """Run the worker until ``stop`` (SIGTERM/SIGINT); a periodic maintenance task runs beside
+    it. Return the exit code: 0, or ``EXIT_RESTART_REQUIRED`` when either of them met a
+    ``RestartRequired`` error (the worker has drained and released its messages by then)."""
+    restart: list[RestartRequired] = []
 
     async def periodically() -> None:
         while not stop.is_set():
             try:
                 await maintenance()
-            except Exception:  # maintenance must never take the worker down
+            except RestartRequired as exc:
+                restart.append(exc)
+                stop.set()  # the worker drains and returns
+                return
+            except Exception:  # any other failure must not take the worker down
                 log.warning("maintenance failed; will retry", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
@@ -137,7 +152,16 @@ async def _run_with_stop(
     background = asyncio.create_task(periodically())
     try:
         await worker.run(stop)
+    except RestartRequired as exc:
+        restart.append(exc)
     finally:
         stop.set()
         await background
+    if restart:
+        # The reason is a domain error's own text: no host, user or secret.
+        log.error(
+            "exiting so that a fresh process starts with current credentials",
+            extra={"reason": str(restart[0]), "exit_code": EXIT_RESTART_REQUIRED},
+        )
+        return EXIT_RESTART_REQUIRED
     return 0

@@ -9,8 +9,11 @@ on the driver's own exception.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -18,9 +21,15 @@ from sqlalchemy.engine import make_url
 
 from adapters.sqlalchemy import build_sqla_repositories, create_engine
 from adapters.sqlalchemy.errors import translate
+from cli.processes import EXIT_RESTART_REQUIRED
 from domain.errors import RestartRequired, StorageCredentialsRejected, StorageUnavailable
+from tests.support.processes import ServiceStack
 
 pytestmark = pytest.mark.postgres
+
+SECRET = "not-a-real-secret"
+# A bound only a worker that never gives up reaches (start-up imports pandas and aioboto3).
+LIMIT_S = 120.0
 
 
 @pytest.fixture
@@ -36,8 +45,8 @@ async def refused_url(postgres_server: str, postgres_url: str) -> AsyncIterator[
         database=admin.database or "postgres",
     )
     try:
-        await conn.execute(f"CREATE ROLE \"{role}\" NOLOGIN PASSWORD 'not-a-real-secret'")
-        url = make_url(postgres_url).set(username=role, password="not-a-real-secret")
+        await conn.execute(f"CREATE ROLE \"{role}\" NOLOGIN PASSWORD '{SECRET}'")
+        url = make_url(postgres_url).set(username=role, password=SECRET)
         yield url.render_as_string(hide_password=False)
     finally:
         await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
@@ -57,7 +66,7 @@ async def test_a_refused_login_is_reported_as_rejected_credentials(refused_url: 
     assert isinstance(error, StorageUnavailable)  # a request or job in hand is retried later
     assert "28000" in str(error)
     role = make_url(refused_url).username
-    assert role is not None and role not in str(error) and "not-a-real-secret" not in str(error)
+    assert role is not None and role not in str(error) and SECRET not in str(error)
 
 
 def test_a_wrong_password_is_rejected_credentials_not_an_outage() -> None:
@@ -78,3 +87,26 @@ def test_a_database_restart_stays_a_transient_outage() -> None:
 
     assert isinstance(translated, StorageUnavailable)
     assert not isinstance(translated, RestartRequired)
+
+
+@pytest.mark.sqs
+@pytest.mark.parametrize("service", ["backtester", "ingestor"])
+async def test_a_worker_refused_by_the_database_exits_non_zero_for_a_fresh_task(
+    service: str, refused_url: str, sqs_endpoint: str, tmp_path: Path
+) -> None:
+    stack = ServiceStack(database_url=refused_url, sqs_endpoint=sqs_endpoint, log_dir=tmp_path)
+    process = stack.start(service)
+    try:
+        code = await asyncio.to_thread(process.wait, LIMIT_S)
+    finally:
+        stack.stop_all()
+
+    assert code == EXIT_RESTART_REQUIRED, stack.logs(service)[-3000:]
+    logs = stack.logs(service)
+    assert SECRET not in logs
+    [exiting] = [
+        line
+        for line in map(json.loads, logs.splitlines())
+        if line["message"].startswith("exiting so that a fresh process starts")
+    ]
+    assert exiting["level"] == "ERROR" and "credentials" in exiting["reason"]
