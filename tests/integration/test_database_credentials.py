@@ -1,4 +1,5 @@
-"""A database that refuses the process's credentials is told apart from an outage.
+"""A database that refuses the process's credentials is told apart from an outage: the workers
+exit non-zero for a fresh task, the gateway stays up but unready.
 
 After RDS rotates the master password, a task still holding the old secret gets SQLSTATE 28P01
 on its next new connection. The local server trusts every loopback login, so a wrong password
@@ -16,13 +17,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from adapters.settings import DatabaseSettings, QueueSettings
 from adapters.sqlalchemy import build_sqla_repositories, create_engine
 from adapters.sqlalchemy.errors import translate
 from cli.processes import EXIT_RESTART_REQUIRED
 from domain.errors import RestartRequired, StorageCredentialsRejected, StorageUnavailable
+from gateway.app import create_app
+from gateway.bootstrap import build_container
+from gateway.container import GatewayOptions
 from tests.support.processes import ServiceStack
 
 pytestmark = pytest.mark.postgres
@@ -110,3 +116,33 @@ async def test_a_worker_refused_by_the_database_exits_non_zero_for_a_fresh_task(
         if line["message"].startswith("exiting so that a fresh process starts")
     ]
     assert exiting["level"] == "ERROR" and "credentials" in exiting["reason"]
+
+
+@pytest.mark.sqs
+async def test_a_gateway_refused_by_the_database_is_unready_with_the_reason(
+    refused_url: str, sqs_endpoint: str
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    queues = QueueSettings(
+        sqs_endpoint_url=sqs_endpoint,
+        sqs_create_queues=True,
+        backtest_queue_name=f"cred-backtest-{suffix}",
+        ingest_queue_name=f"cred-ingest-{suffix}",
+    )
+    async with build_container(
+        DatabaseSettings(database_url=refused_url), queues, GatewayOptions()
+    ) as container:
+        transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            read = await client.get("/v1/assets")
+            ready = await client.get("/health/ready")
+
+    assert read.status_code == 503  # the request is answered, as in any storage outage
+    assert read.headers["content-type"].startswith("application/problem+json")
+    assert ready.status_code == 503
+    database = ready.json()["checks"]["database"]
+    assert database["status"] == "unavailable"
+    assert database["detail"].startswith("StorageCredentialsRejected")
+    role = make_url(refused_url).username
+    for body in (read.text, ready.text):
+        assert SECRET not in body and role is not None and role not in body

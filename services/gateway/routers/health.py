@@ -1,19 +1,29 @@
-"""Liveness, readiness (per-dependency detail) and Prometheus metrics."""
+"""Liveness, readiness (per-dependency detail) and Prometheus metrics.
+
+A dependency that refused this task's credentials (the database password was rotated after the
+task read its secret) keeps readiness at 503 for the rest of the task's life: the ALB fails the
+target three times in a row and ECS replaces the task with one that reads the current secret.
+The process does not exit by itself: the ALB drains the target first, so requests in flight on
+connections opened before the rotation still finish.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from domain.errors import DomainError
+from domain.errors import DomainError, RestartRequired
 from gateway.deps import Container, Metrics
 from gateway.schemas import ReadinessOut
 
 router = APIRouter(tags=["health"])
+
+Probe = Callable[[], Awaitable[None]]
+CheckResult = dict[str, str | None]
 
 
 @router.get("/health/live", summary="The process is up")
@@ -29,24 +39,56 @@ async def live() -> dict[str, str]:
         503: {"model": ReadinessOut, "description": "A dependency is down (named in checks)"}
     },
 )
-async def ready(container: Container) -> JSONResponse:
+async def ready(container: Container, request: Request) -> JSONResponse:
     timeout = container.options.dependency_timeout_s
-    probes: dict[str, Callable[[], Awaitable[None]]] = {
+    probes: dict[str, Probe] = {
         "database": container.repositories.health.check,
         "backtest_queue": container.backtest_queue.ping,
         "ingest_queue": container.ingest_queue.ping,
     }
-    results = await asyncio.gather(*(_probe(p, timeout) for p in probes.values()))
+    refused = _refused_credentials(request)
+    results = await asyncio.gather(
+        *(_probe_unless_refused(name, probe, timeout, refused) for name, probe in probes.items())
+    )
     checks = dict(zip(probes, results, strict=True))
     healthy = all(c["status"] == "ok" for c in checks.values())
     body = {"status": "ok" if healthy else "unavailable", "checks": checks}
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-async def _probe(check: Callable[[], Awaitable[None]], limit_s: float) -> dict[str, str | None]:
+def _refused_credentials(request: Request) -> dict[str, CheckResult]:
+    """Checks whose dependency refused this task's credentials, kept per app: once refused,
+    they stay refused even when a connection opened before the rotation still answers (a
+    readiness flapping back to 200 would never reach the ALB's unhealthy threshold)."""
+    state = request.app.state
+    if not hasattr(state, "refused_credentials"):
+        state.refused_credentials = {}
+    refused: dict[str, CheckResult] = state.refused_credentials
+    return refused
+
+
+async def _probe_unless_refused(
+    name: str, check: Probe, limit_s: float, refused: dict[str, CheckResult]
+) -> CheckResult:
+    if name in refused:
+        return refused[name]
+    try:
+        return await _probe(check, limit_s)
+    except RestartRequired as exc:
+        refused[name] = {
+            "status": "unavailable",
+            "detail": f"{type(exc).__name__}: this task must be replaced to read current "
+            "credentials",
+        }
+        return refused[name]
+
+
+async def _probe(check: Probe, limit_s: float) -> CheckResult:
     try:
         async with asyncio.timeout(limit_s):
             await check()
+    except RestartRequired:
+        raise
     except TimeoutError:
         return {"status": "unavailable", "detail": f"no answer within {limit_s:g} s"}
     except DomainError as exc:
