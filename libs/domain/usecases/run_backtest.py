@@ -9,9 +9,10 @@ Business rules
   the job with that reason; transient storage errors propagate so the message is retried.
 - The result is stored before the job is marked succeeded; a job has at most one result.
 - A cancelled job stops at its next checkpoint and stores nothing.
-- While the engine computes, the job's heartbeat is refreshed every ``heartbeat_every_s``, so a
-  run longer than ``stale_after_s`` is not mistaken for a dead worker's (the sweeper would
-  re-send it and a second worker would take it over: the job would run twice at once).
+- While the job runs (loading data, the engine computing), its heartbeat is refreshed every
+  ``heartbeat_every_s``, so a run longer than ``stale_after_s`` is not mistaken for a dead
+  worker's (the sweeper would re-send it and a second worker would take it over: the job would
+  run twice at once).
 """
 
 from __future__ import annotations
@@ -86,12 +87,18 @@ class RunBacktestJob:
         if job.attempts > self._options.max_attempts:
             await self._finish(job, JobStatus.FAILED, f"gave up after {job.attempts - 1} attempts")
             return JobStatus.FAILED
+        # Loading a large universe can take long too, so the timer covers the whole run.
+        async with self._keeping_alive(job):
+            return await self._run(job, heartbeat)
+
+    async def _run(
+        self, job: BacktestJob, heartbeat: Callable[[], Awaitable[None]] | None
+    ) -> JobStatus:
         try:
             spec = BacktestSpec.model_validate(job.spec)
             data, labels = await self._load(spec)
             await self._checkpoint(job, 0.3, heartbeat)
-            async with self._keeping_alive(job):
-                outcome = await asyncio.to_thread(run_backtest, spec, data)
+            outcome = await asyncio.to_thread(run_backtest, spec, data)
             await self._checkpoint(job, 0.9, heartbeat)
         except JobCancelled:
             return JobStatus.CANCELLED
