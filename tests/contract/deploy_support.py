@@ -12,7 +12,7 @@ import copy
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,9 +133,12 @@ def condition_holds(template: Mapping[str, Any], condition: str, params: Mapping
     return bool(value(template["Conditions"][condition]))
 
 
-def expected_resources(name: str, template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The resources CloudFormation creates for the test parameters (conditions applied)."""
-    params = TEST_PARAMETERS.get(name, {})
+def expected_resources(
+    name: str, template: Mapping[str, Any], overrides: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The resources CloudFormation creates for the test parameters plus ``overrides``
+    (conditions applied)."""
+    params = {**TEST_PARAMETERS.get(name, {}), **(overrides or {})}
     return {
         logical_id: resource
         for logical_id, resource in resources(template).items()
@@ -186,13 +189,20 @@ def stack_name(env_name: str, name: str) -> str:
     return f"insight-invest-{env_name}-{name}"
 
 
-def deploy_all(endpoint: str, env_name: str) -> Deployment:
-    """Create every stack in deployment order in the moto server at ``endpoint``."""
+def deploy_all(
+    endpoint: str,
+    env_name: str,
+    *,
+    stacks: Sequence[str] = ALL_TEMPLATES,
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+) -> Deployment:
+    """Create ``stacks`` (every stack unless told) in deployment order in the moto server at
+    ``endpoint``, with the test parameters plus ``overrides`` (stack name -> parameters)."""
     deployment = Deployment(endpoint=endpoint, env_name=env_name)
     cloudformation = deployment.client("cloudformation")
-    for name in ALL_TEMPLATES:
+    for name in [n for n in ALL_TEMPLATES if n in stacks]:
         template = load_template(name)
-        params = dict(TEST_PARAMETERS.get(name, {}))
+        params = {**TEST_PARAMETERS.get(name, {}), **(overrides or {}).get(name, {})}
         if "EnvName" in template.get("Parameters", {}):
             params["EnvName"] = env_name
         full_name = stack_name(env_name, name)
