@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.contract.deploy_support import (
+    DEPLOY_DIR,
     TEMPLATES_DIR,
     Deployment,
     deploy_all,
@@ -340,3 +341,47 @@ def test_moto_still_hides_the_subnet_associations_cloudformation_creates(
         Filters=[{"Name": "association.subnet-id", "Values": [subnet]}]
     )["RouteTables"]
     assert shown == []
+
+
+# ------------------------------------------------------------------------------ deploy guide
+def _guide_section(title: str) -> str:
+    guide = (DEPLOY_DIR / "README.md").read_text()
+    return guide.split(f"\n## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def _allowed(template: dict[str, Any], name: str, value: str | None) -> bool:
+    parameter = template["Parameters"].get(name)
+    if parameter is None:
+        return False
+    return value is None or value in [str(v) for v in parameter.get("AllowedValues", [value])]
+
+
+def test_the_guides_egress_setting_is_a_network_parameter_value() -> None:
+    section = _guide_section("Task egress: NAT gateway or public IPs")
+    (block,) = re.findall(r"```text\n(.*?)```", section, flags=re.DOTALL)
+    network = load_template("network")
+    for line in block.splitlines():
+        name, value = line.split("=", 1)
+        assert _allowed(network, name, value), line
+
+
+def test_the_cost_levers_the_guide_names_are_parameters_of_the_stacks_it_names() -> None:
+    section = _guide_section("Cost")
+    levers = re.findall(r"`(\w+)(?:=([\w-]+))?` \(([a-z, ]+)\)", section)
+    assert {name for name, _, _ in levers} >= {"ContainerInsights", "LogRetentionDays"}
+    for name, value, stacks in levers:
+        for stack in stacks.split(", "):
+            assert _allowed(load_template(stack), name, value or None), (name, value, stack)
+
+
+def test_the_cost_table_adds_up_in_each_profile() -> None:
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in _guide_section("Cost").splitlines()
+        if line.startswith("| ") and not line.startswith("| item")
+    ]
+    *items, total = rows
+    assert total[0] == "**total**"
+    for column in (1, 2):
+        listed = float(total[column].strip("*"))
+        assert round(sum(float(row[column]) for row in items), 2) == listed, column
