@@ -8,7 +8,7 @@ from typing import Any
 
 from adapters.factories import open_queues, open_repositories
 from adapters.settings import DatabaseSettings, ProviderSettings, QueueSettings
-from adapters.sqs.queue import redact_endpoint
+from adapters.sqs.queue import SqsConfigurationError, redact_endpoint
 from domain.errors import InvalidMessage, QueueUnavailable
 from domain.messages import encode_message, parse_ingest_command
 
@@ -60,6 +60,9 @@ async def send(body: dict[str, Any], *, local: bool = False) -> int:
     try:
         async with open_queues(settings, settings.ingest_queue_name) as queues:
             message_id = await queues[settings.ingest_queue_name].send(encode_message(command))
+    except SqsConfigurationError as exc:
+        print(f"insight-invest send: {exc}", file=sys.stderr)
+        return 1
     except QueueUnavailable as exc:
         print(f"insight-invest send: could not post to {target}: {exc}", file=sys.stderr)
         if not settings.sqs_endpoint_url:

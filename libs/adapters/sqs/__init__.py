@@ -3,6 +3,7 @@
 from adapters.sqs.queue import (
     DLQ_SUFFIX,
     QueueHealthCheck,
+    SqsConfigurationError,
     SqsConnection,
     SqsMessageQueue,
     open_queues,
@@ -12,6 +13,7 @@ from adapters.sqs.queue import (
 __all__ = [
     "DLQ_SUFFIX",
     "QueueHealthCheck",
+    "SqsConfigurationError",
     "SqsConnection",
     "SqsMessageQueue",
     "open_queues",

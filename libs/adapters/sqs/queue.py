@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -20,7 +20,13 @@ from urllib.parse import urlsplit
 
 import aioboto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConfigParseError,
+    InvalidConfigError,
+    ProfileNotFound,
+)
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -99,6 +105,24 @@ def _translated(operation: str, queue: str) -> Any:
         ) from None
 
 
+class SqsConfigurationError(RuntimeError):
+    """The AWS configuration this process was given cannot work (an AWS_PROFILE that does not
+    exist, an unreadable config file). Not retryable: waiting will not fix it, so callers stop
+    with this message instead of retrying."""
+
+
+# Raised while botocore reads the shared config and profile, before any request is made.
+_CONFIGURATION_ERRORS = (ProfileNotFound, ConfigParseError, InvalidConfigError)
+
+
+@contextlib.contextmanager
+def _configuration_checked() -> Iterator[None]:
+    try:
+        yield
+    except _CONFIGURATION_ERRORS as exc:
+        raise SqsConfigurationError(f"the AWS configuration cannot be used: {exc}") from None
+
+
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -117,7 +141,8 @@ class SqsConnection:
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
-        self._session = session or aioboto3.Session()
+        with _configuration_checked():
+            self._session = session or aioboto3.Session()
         # botocore's own retries are off: a long poll must not be retried silently, and send
         # has its own short, bounded retry. read_timeout must outlast the 20 s long poll.
         self._config = Config(
@@ -131,9 +156,10 @@ class SqsConnection:
 
     async def __aenter__(self) -> Self:
         stack = contextlib.AsyncExitStack()
-        self._client = await stack.enter_async_context(
-            self._session.client("sqs", endpoint_url=self.endpoint_url, config=self._config)
-        )
+        with _configuration_checked():
+            self._client = await stack.enter_async_context(
+                self._session.client("sqs", endpoint_url=self.endpoint_url, config=self._config)
+            )
         self._stack = stack
         logger.info(
             "sqs client opened",

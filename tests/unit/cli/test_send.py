@@ -105,3 +105,13 @@ def test_send_to_a_queue_that_does_not_exist_is_a_clear_error(sqs_endpoint, shel
     err = capsys.readouterr().err
     assert f"could not post to queue {queue!r} on {sqs_endpoint}" in err
     assert "does not exist" in err
+
+
+def test_send_with_an_aws_profile_that_does_not_exist_is_a_clear_error(shell_env, capsys):
+    shell_env.setenv("AWS_PROFILE", f"no-such-profile-{uuid.uuid4().hex[:6]}")
+    shell_env.setenv("AWS_CONFIG_FILE", os.devnull)
+    assert main(["send", json.dumps(COMMAND)]) == 1
+    err = capsys.readouterr().err
+    assert "the AWS configuration cannot be used" in err
+    assert "no-such-profile-" in err
+    assert "Traceback" not in err
