@@ -21,9 +21,11 @@ from domain.errors import (
     NotFound,
     QueueUnavailable,
     RetryableError,
+    StorageCredentialsRejected,
     StorageUnavailable,
 )
 from domain.usecases.backtests import TooManyActiveJobs
+from gateway.refusals import record_refusal
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,8 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     kind = _domain_kind(exc)
     instance = request.url.path
+    if isinstance(exc, StorageCredentialsRejected):
+        record_refusal(request.app, "database", exc)
     if kind.status >= 500:
         # Dependencies' messages may carry hosts or SQL: log them, answer generically.
         log.warning("dependency unavailable on %s: %s", instance, type(exc).__name__)

@@ -1,7 +1,7 @@
 """Liveness, readiness (per-dependency detail) and Prometheus metrics.
 
 A dependency that refused this task's credentials (the database password was rotated after the
-task read its secret) keeps readiness at 503 for the rest of the task's life: the ALB fails the
+task read its secret, seen by a probe or by any request: `gateway.refusals`) keeps readiness at 503 for the rest of the task's life: the ALB fails the
 target three times in a row and ECS replaces the task with one that reads the current secret.
 The process does not exit by itself: the ALB drains the target first, so requests in flight on
 connections opened before the rotation still finish.
@@ -18,12 +18,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from domain.errors import DomainError, RestartRequired
 from gateway.deps import Container, Metrics
+from gateway.refusals import CheckResult, record_refusal, refused_credentials
 from gateway.schemas import ReadinessOut
 
 router = APIRouter(tags=["health"])
 
 Probe = Callable[[], Awaitable[None]]
-CheckResult = dict[str, str | None]
 
 
 @router.get("/health/live", summary="The process is up")
@@ -46,9 +46,8 @@ async def ready(container: Container, request: Request) -> JSONResponse:
         "backtest_queue": container.backtest_queue.ping,
         "ingest_queue": container.ingest_queue.ping,
     }
-    refused = _refused_credentials(request)
     results = await asyncio.gather(
-        *(_probe_unless_refused(name, probe, timeout, refused) for name, probe in probes.items())
+        *(_probe_unless_refused(request, name, probe, timeout) for name, probe in probes.items())
     )
     checks = dict(zip(probes, results, strict=True))
     healthy = all(c["status"] == "ok" for c in checks.values())
@@ -56,31 +55,15 @@ async def ready(container: Container, request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-def _refused_credentials(request: Request) -> dict[str, CheckResult]:
-    """Checks whose dependency refused this task's credentials, kept per app: once refused,
-    they stay refused even when a connection opened before the rotation still answers (a
-    readiness flapping back to 200 would never reach the ALB's unhealthy threshold)."""
-    state = request.app.state
-    if not hasattr(state, "refused_credentials"):
-        state.refused_credentials = {}
-    refused: dict[str, CheckResult] = state.refused_credentials
-    return refused
-
-
 async def _probe_unless_refused(
-    name: str, check: Probe, limit_s: float, refused: dict[str, CheckResult]
+    request: Request, name: str, check: Probe, limit_s: float
 ) -> CheckResult:
-    if name in refused:
-        return refused[name]
+    if refused := refused_credentials(request.app).get(name):
+        return refused
     try:
         return await _probe(check, limit_s)
     except RestartRequired as exc:
-        refused[name] = {
-            "status": "unavailable",
-            "detail": f"{type(exc).__name__}: this task must be replaced to read current "
-            "credentials",
-        }
-        return refused[name]
+        return record_refusal(request.app, name, exc)
 
 
 async def _probe(check: Probe, limit_s: float) -> CheckResult:

@@ -44,3 +44,33 @@ async def test_an_outage_is_not_remembered_once_the_database_answers(stack: Stac
 
     health_check(stack).failure = None
     assert (await stack.client.get("/health/ready")).status_code == 200
+
+
+async def test_credentials_refused_on_a_request_make_the_task_unready(
+    stack: Stack, monkeypatch
+) -> None:
+    """The probe may reuse a connection opened before the rotation and pass; a request that
+    needed a new connection and was refused must still get the task replaced."""
+
+    async def refused(*_args: object, **_kwargs: object) -> None:
+        raise StorageCredentialsRejected("database rejected the credentials (28P01)")
+
+    monkeypatch.setattr(stack.repos.assets, "list", refused)
+    assert (await stack.client.get("/health/ready")).status_code == 200
+
+    assert (await stack.client.get("/v1/assets")).status_code == 503
+    ready = await stack.client.get("/health/ready")
+
+    assert ready.status_code == 503
+    assert "StorageCredentialsRejected" in ready.json()["checks"]["database"]["detail"]
+
+
+async def test_an_outage_seen_on_a_request_does_not_make_the_task_unready(
+    stack: Stack, monkeypatch
+) -> None:
+    async def down(*_args: object, **_kwargs: object) -> None:
+        raise StorageUnavailable("connection refused")
+
+    monkeypatch.setattr(stack.repos.assets, "list", down)
+    assert (await stack.client.get("/v1/assets")).status_code == 503
+    assert (await stack.client.get("/health/ready")).status_code == 200
