@@ -257,13 +257,14 @@ def describe_ingestion() -> str:
 
     providers = ProviderSettings()
     directory = providers.market_data_dir
+    sample = 'the offline sample provider (synthetic data, marked "synthetic": true in the API)'
     market = {
-        "sample": "the offline sample provider (synthetic data)",
+        "sample": sample,
         "csv": f"the csv provider ({directory})",
         "yfinance": "Yahoo Finance (yfinance)",
     }[providers.market_data_provider]
     macro = {
-        "sample": "the offline sample provider (synthetic data)",
+        "sample": sample,
         "csv": f"the csv provider ({directory})",
         "fred": "FRED",
     }[providers.resolved_macro_provider()]

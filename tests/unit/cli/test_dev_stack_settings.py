@@ -76,7 +76,10 @@ def no_provider_settings(monkeypatch):
 
 
 def test_the_ready_message_names_the_sample_provider(no_provider_settings):
-    assert describe_ingestion() == "Ingestion from the offline sample provider (synthetic data)"
+    assert describe_ingestion() == (
+        "Ingestion from the offline sample provider "
+        '(synthetic data, marked "synthetic": true in the API)'
+    )
 
 
 def test_the_ready_message_names_the_csv_provider_and_its_directory(no_provider_settings, tmp_path):
