@@ -113,7 +113,10 @@ async def test_dev_stack_on_sqlite_serves_a_backtest_takes_send_local_and_stops_
             ),
         )
     assert f"on http://127.0.0.1:{stack.sqs_port}" in sent.stderr
-    assert "Ingestion from the offline sample provider (synthetic data)" in stack.output
+    assert (
+        'Ingestion from the offline sample provider (synthetic data, marked "synthetic": true'
+        in stack.output
+    )
     assert f"LOCAL_SQS_PORT={stack.sqs_port} " in stack.output
     assert "send --local" in stack.output
     # A stack on its own gateway port keeps its own database and logs.
