@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from domain.errors import InvalidMessage
+from domain.iso_date import IsoDate
 from domain.model import Market, RunTrigger
 
 CONTRACT_VERSION = 1
@@ -49,7 +50,7 @@ class UpdatePrices(_IngestCommand):
     tickers: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
         default=None, max_length=5000
     )
-    start: date | None = None
+    start: IsoDate | None = None
     full_refresh: bool = False
 
 
@@ -58,7 +59,7 @@ class UpdateMacro(_IngestCommand):
     series: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
         default=None, max_length=500
     )
-    start: date | None = None
+    start: IsoDate | None = None
 
 
 class RunBacktest(_Message):

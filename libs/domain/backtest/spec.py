@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -14,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.iso_date import IsoDate
 from domain.model import Currency
 
 MAX_UNIVERSE = 200
@@ -99,8 +99,8 @@ class BacktestSpec(BaseModel):
     name: PlainText | None = None
     strategy: StrategySpec
     universe: list[AssetRef] = Field(min_length=1, max_length=MAX_UNIVERSE)
-    start: date
-    end: date
+    start: IsoDate
+    end: IsoDate
     rebalance: Literal["M", "Q", "A", "none"] = "M"
     rebalance_band: RebalanceBand | None = None
     initial_capital: float = Field(default=10_000.0, gt=0, le=1e15)

@@ -12,7 +12,7 @@ from domain.errors import NotFound, StorageUnavailable
 from domain.model import MacroSeries
 from gateway.deps import Container
 from gateway.problems import problem_docs
-from gateway.routers.market import check_range
+from gateway.routers.market import End, Start, check_range
 from gateway.schemas import (
     FastJSONResponse,
     ListOf,
@@ -51,8 +51,8 @@ async def observations(
     container: Container,
     _: Reader,
     code: str,
-    start: date | None = None,
-    end: date | None = None,
+    start: Start = None,
+    end: End = None,
     transform: Annotated[Transform | None, Query(description="yoy and mom in percent")] = None,
 ) -> FastJSONResponse:
     check_range(start, end)

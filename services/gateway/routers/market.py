@@ -11,6 +11,7 @@ from pydantic import Field
 
 from domain.backtest.spec import MAX_ASSET_ID
 from domain.errors import InvalidRequest, NotFound, StorageUnavailable
+from domain.iso_date import IsoDate
 from domain.model import PRICE_FIELDS, Asset, AssetQuery, AssetType, Market
 from gateway.caching import REVALIDATE, etag_for, not_modified
 from gateway.deps import Container, Metrics
@@ -38,8 +39,8 @@ router = APIRouter(prefix="/v1", tags=["market data"])
 PriceField = Literal["open", "high", "low", "close", "adj_close", "volume"]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=500, description="From the previous page")]
-Start = Annotated[date | None, Query(description="First date, inclusive")]
-End = Annotated[date | None, Query(description="Last date, inclusive")]
+Start = Annotated[IsoDate | None, Query(description="First date, inclusive")]
+End = Annotated[IsoDate | None, Query(description="Last date, inclusive")]
 Fields = Annotated[list[PriceField] | None, Query(description="Columns (default: all)")]
 
 

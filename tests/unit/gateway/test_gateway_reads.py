@@ -166,3 +166,20 @@ async def test_unexpected_errors_are_500_problems_without_internals(
     response = await stack.client.get("/v1/assets/1")
     assert_problem(response, 500, "internal-error")
     assert "SELECT" not in response.text and "Traceback" not in response.text
+
+
+async def test_a_date_that_is_not_yyyy_mm_dd_is_a_field_error_not_a_unix_timestamp(
+    stack: Stack,
+) -> None:
+    """pydantic would read `0` as 1970-01-01 and `1700000000` as 2023-11-14: a different query
+    than the client meant, answered 200. The documented format is an ISO calendar date."""
+    for path, params in [
+        ("/v1/assets/1/prices", {"start": "0"}),
+        ("/v1/prices", {"asset_id": 1, "end": "1700000000"}),
+        ("/v1/macro/series/CPIAUCSL/observations", {"start": "20200101"}),
+    ]:
+        body = assert_problem(await stack.client.get(path, params=params), 422, "validation-error")
+        [field] = [e["field"] for e in body["errors"]]
+        assert field in params, (path, body)
+    ok = await stack.client.get("/v1/assets/1/prices", params={"start": "2024-01-02"})
+    assert ok.status_code == 200

@@ -259,3 +259,9 @@ async def test_freshness_counts_missing_sessions_against_the_exchange_calendar()
         us = next(m for m in fresh["markets"] if m["market"] == "US")
         assert us["last_completed_session"] == "2025-01-06"
         assert us["sessions_behind"] == 3 and us["stale"] is True
+
+
+async def test_a_spec_date_given_as_a_number_is_refused_not_read_as_1970(stack: Stack) -> None:
+    problem = assert_problem(await submit(stack, spec_body(start=0)), 422, "validation-error")
+    assert [e["field"] for e in problem["errors"]] == ["start"]
+    assert await queued_job_ids(stack) == []
