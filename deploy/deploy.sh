@@ -8,7 +8,12 @@
 # Environment: AWS_REGION (required); CFN_ROLE_ARN (role CloudFormation acts with, from
 # bootstrap.yaml); ALARM_EMAIL, SLACK_WEBHOOK_URL (monitoring, kept from the previous deploy
 # when unset); SKIP_SMOKE=1 to skip the smoke test. Per-environment parameter overrides:
-# deploy/params/<env>/<stack>.params, one Key=Value a line.
+# deploy/params/<env>/<stack>.params, one Key=Value a line (PARAMS_DIR replaces deploy/params).
+#
+# Switching network.yaml's TaskEgress from nat-gateway to public-ip takes two network updates:
+# the first keeps the NAT gateway (RetainNatGateway=true) so the running tasks keep their way
+# out until the app update has moved them to the public subnets; the second, after app, removes
+# it. The other direction needs no such step: the network update adds the NAT first.
 set -euo pipefail
 
 usage() { echo "usage: $0 <env> [image-tag]" >&2; exit 2; }
@@ -20,6 +25,7 @@ IMAGE_TAG=${2:-$(git -C "$HERE" rev-parse HEAD)}
 : "${AWS_REGION:?set AWS_REGION}"
 export AWS_REGION AWS_DEFAULT_REGION=$AWS_REGION
 IMAGE_REPOSITORY=${IMAGE_REPOSITORY:-insight-invest}
+PARAMS_DIR=${PARAMS_DIR:-$HERE/params}
 STACKS=(network data messaging app monitoring)
 
 stack_name() { echo "insight-invest-${ENV_NAME}-$1"; }
@@ -31,11 +37,15 @@ stack_output() { # <stack> <output key>
 
 params_for() { # <stack> [extra Key=Value ...]
   local stack=$1; shift
-  local file="$HERE/params/$ENV_NAME/$stack.params"
+  local file="$PARAMS_DIR/$ENV_NAME/$stack.params"
   echo "EnvName=$ENV_NAME"
   [[ -f $file ]] && grep -Ev '^\s*(#|$)' "$file"
   case $stack in
-    app) echo "ImageTag=$IMAGE_TAG"; echo "ImageRepositoryName=$IMAGE_REPOSITORY" ;;
+    app)
+      echo "ImageTag=$IMAGE_TAG"; echo "ImageRepositoryName=$IMAGE_REPOSITORY"
+      # SSM parameters network.yaml writes; app resolves them again on every update.
+      echo "TaskSubnetIds=/insight-invest/$ENV_NAME/network/task-subnet-ids"
+      echo "TaskAssignPublicIp=/insight-invest/$ENV_NAME/network/task-assign-public-ip" ;;
     monitoring)
       [[ -n ${ALARM_EMAIL:-} ]] && echo "AlarmEmail=$ALARM_EMAIL"
       [[ -n ${SLACK_WEBHOOK_URL:-} ]] && echo "SlackWebhookUrl=$SLACK_WEBHOOK_URL" ;;
@@ -60,6 +70,28 @@ deploy_stack() { # <stack> [extra Key=Value ...]: one change set, executed; CFN 
     "${role[@]}"
 }
 
+# The TaskEgress this deploy sets: the params file's, else the stack's current one (aws
+# cloudformation deploy keeps a parameter's previous value), else the template's default.
+requested_task_egress() {
+  local file="$PARAMS_DIR/$ENV_NAME/network.params" value=""
+  [[ -f $file ]] && value=$(sed -nE 's/^\s*TaskEgress=\s*([a-z-]+)\s*$/\1/p' "$file" | tail -n 1)
+  [[ -z $value ]] && value=$(stack_output network TaskEgress)
+  [[ -z $value || $value == None ]] && value=nat-gateway
+  echo "$value"
+}
+
+# true while a NAT gateway must outlive this run's first network update: the environment goes
+# to public-ip and still has one (also after a run that stopped between the two updates).
+nat_gateway_retained() {
+  local nat
+  nat=$(stack_output network NatGatewayId)
+  if [[ $(requested_task_egress) == public-ip && -n $nat && $nat != None ]]; then
+    echo true
+  else
+    echo false
+  fi
+}
+
 preflight() {
   aws ecr describe-images --repository-name "$IMAGE_REPOSITORY" \
     --image-ids "imageTag=$IMAGE_TAG" >/dev/null \
@@ -70,11 +102,21 @@ preflight() {
 
 main() {
   preflight
-  local previous_tag
+  local previous_tag retain_nat
   previous_tag=$(stack_output app ImageTag)
+  retain_nat=$(nat_gateway_retained)
   for stack in "${STACKS[@]}"; do
-    deploy_stack "$stack"
+    if [[ $stack == network ]]; then
+      # Always explicit: a value left out would be kept from the previous deploy.
+      deploy_stack network "RetainNatGateway=$retain_nat"
+    else
+      deploy_stack "$stack"
+    fi
   done
+  if [[ $retain_nat == true ]]; then
+    echo "tasks now run in the public subnets: removing the NAT gateway"
+    deploy_stack network RetainNatGateway=false
+  fi
   [[ ${SKIP_SMOKE:-0} == 1 ]] && return 0
   local api_url
   api_url=$(stack_output app ApiUrl)

@@ -66,6 +66,15 @@ MOTO_DROPPED_PROPERTIES: dict[tuple[str, str], str] = {
     ("AWS::ECS::Service", "HealthCheckGracePeriodSeconds"): "not stored",
 }
 
+# Resources a stack update removes that moto drops from the stack but leaves in place (these
+# models have no CloudFormation delete). update_stack deletes them through the EC2 API, in this
+# order, as CloudFormation would; test_deploy_egress.py fails when moto starts deleting them.
+MOTO_KEPT_ON_REMOVAL: dict[str, str] = {
+    "AWS::EC2::Route": "the route stays in its route table",
+    "AWS::EC2::NatGateway": "the NAT gateway stays available",
+    "AWS::EC2::EIP": "the address stays allocated",
+}
+
 # Values moto cannot resolve, replaced before the template is sent to moto: (stack, JSON path
 # into the template) -> (stand-in value, reason). The original values are checked by the tests.
 MOTO_PATCHES: dict[tuple[str, str], tuple[Any, str]] = {
@@ -82,6 +91,18 @@ MOTO_PATCHES: dict[tuple[str, str], tuple[Any, str]] = {
         "the body names the alarms' ARNs and moto creates no alarms",
     ),
 }
+
+
+def environment_parameters(name: str, template: Mapping[str, Any], env_name: str) -> dict[str, str]:
+    """The parameters deploy.sh derives from the environment's name: EnvName, and for app the
+    SSM parameters network.yaml writes the task subnets and public-IP setting to."""
+    params = {"EnvName": env_name} if "EnvName" in template.get("Parameters", {}) else {}
+    if name == "app":
+        params |= {
+            "TaskSubnetIds": f"/insight-invest/{env_name}/network/task-subnet-ids",
+            "TaskAssignPublicIp": f"/insight-invest/{env_name}/network/task-assign-public-ip",
+        }
+    return params
 
 
 def load_template(name: str) -> dict[str, Any]:
@@ -146,6 +167,34 @@ def expected_resources(
     }
 
 
+# moto's stack update re-creates a resource only when its JSON changed or it Refs a changed
+# parameter; resources whose Condition or Fn::If condition changed keep their old state. So
+# update_stack sends moto the template with the conditions evaluated for the new parameters (a
+# resource whose condition fails is left out, each Fn::If replaced by its chosen branch), which
+# is what CloudFormation does server-side.
+def conditions_applied(template: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Fn::If"}:
+            condition, when_true, when_false = node["Fn::If"]
+            return resolve(
+                when_true if condition_holds(template, condition, params) else when_false
+            )
+        if isinstance(node, dict):
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    def kept(section: str) -> dict[str, Any]:
+        return {
+            key: resolve(value)
+            for key, value in template.get(section, {}).items()
+            if "Condition" not in value or condition_holds(template, value["Condition"], params)
+        }
+
+    return {**template, "Resources": kept("Resources"), "Outputs": kept("Outputs")}
+
+
 def patched_for_moto(name: str, template: Mapping[str, Any]) -> dict[str, Any]:
     patched = copy.deepcopy(dict(template))
     for (stack, path), (stand_in, _reason) in MOTO_PATCHES.items():
@@ -169,6 +218,9 @@ class DeployedStack:
     name: str
     template: dict[str, Any]
     outputs: dict[str, str]
+    # As moto reports them: an SSM-typed parameter by the value it resolved at the last create or
+    # update (CloudFormation reports the name, and the value as ResolvedValue).
+    parameters: dict[str, str]
     created: dict[str, dict[str, str]]  # logical id -> {"type", "physical_id"}
 
 
@@ -202,9 +254,11 @@ def deploy_all(
     cloudformation = deployment.client("cloudformation")
     for name in [n for n in ALL_TEMPLATES if n in stacks]:
         template = load_template(name)
-        params = {**TEST_PARAMETERS.get(name, {}), **(overrides or {}).get(name, {})}
-        if "EnvName" in template.get("Parameters", {}):
-            params["EnvName"] = env_name
+        params = {
+            **TEST_PARAMETERS.get(name, {}),
+            **(overrides or {}).get(name, {}),
+            **environment_parameters(name, template, env_name),
+        }
         full_name = stack_name(env_name, name)
         cloudformation.create_stack(
             StackName=full_name,
@@ -212,29 +266,85 @@ def deploy_all(
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
-        stack = cloudformation.describe_stacks(StackName=full_name)["Stacks"][0]
-        if stack["StackStatus"] != "CREATE_COMPLETE":
-            raise AssertionError(
-                f"{full_name}: {stack['StackStatus']} {stack.get('StackStatusReason')}"
-            )
-        summaries = cloudformation.list_stack_resources(StackName=full_name)[
-            "StackResourceSummaries"
-        ]
-        deployment.stacks[name] = DeployedStack(
-            name=name,
-            template=template,
-            outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-            created={
-                s["LogicalResourceId"]: {
-                    "type": s["ResourceType"],
-                    "physical_id": s.get("PhysicalResourceId", ""),
-                }
-                for s in summaries
-                # moto lists what it skipped as empty summaries.
-                if s.get("LogicalResourceId")
-            },
-        )
+        deployment.stacks[name] = _read_back(deployment, name, template, "CREATE_COMPLETE")
     return deployment
+
+
+def update_stack(
+    deployment: Deployment,
+    name: str,
+    parameters: Mapping[str, str],
+    *,
+    delete_what_moto_keeps: bool = True,
+) -> None:
+    """Update one created stack with its current template and ``parameters`` on top of the
+    test parameters (every parameter is sent, as ``aws cloudformation deploy`` resolves them).
+    Resources the update removes are deleted (MOTO_KEPT_ON_REMOVAL) unless told not to."""
+    previous = deployment.stacks[name]
+    template = load_template(name)
+    params = {
+        **TEST_PARAMETERS.get(name, {}),
+        **parameters,
+        **environment_parameters(name, template, deployment.env_name),
+    }
+    sent = conditions_applied(patched_for_moto(name, template), params)
+    deployment.client("cloudformation").update_stack(
+        StackName=stack_name(deployment.env_name, name),
+        TemplateBody=json.dumps(sent),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    deployment.stacks[name] = _read_back(deployment, name, template, "UPDATE_COMPLETE")
+    removed = set(previous.created) - set(deployment.stacks[name].created)
+    if delete_what_moto_keeps:
+        for type_ in MOTO_KEPT_ON_REMOVAL:
+            for logical_id in sorted(removed):
+                if previous.created[logical_id]["type"] == type_:
+                    _delete_kept(deployment, previous, logical_id)
+
+
+def _delete_kept(deployment: Deployment, stack: DeployedStack, logical_id: str) -> None:
+    ec2 = deployment.client("ec2")
+    created = stack.created[logical_id]
+    if created["type"] == "AWS::EC2::Route":
+        properties = stack.template["Resources"][logical_id]["Properties"]
+        ec2.delete_route(
+            RouteTableId=stack.created[properties["RouteTableId"]["Ref"]]["physical_id"],
+            DestinationCidrBlock=properties["DestinationCidrBlock"],
+        )
+    elif created["type"] == "AWS::EC2::NatGateway":
+        ec2.delete_nat_gateway(NatGatewayId=created["physical_id"])
+    elif created["type"] == "AWS::EC2::EIP":
+        (address,) = ec2.describe_addresses(PublicIps=[created["physical_id"]])["Addresses"]
+        ec2.release_address(AllocationId=address["AllocationId"])
+
+
+def _read_back(
+    deployment: Deployment, name: str, template: dict[str, Any], status: str
+) -> DeployedStack:
+    cloudformation = deployment.client("cloudformation")
+    full_name = stack_name(deployment.env_name, name)
+    stack = cloudformation.describe_stacks(StackName=full_name)["Stacks"][0]
+    if stack["StackStatus"] != status:
+        raise AssertionError(
+            f"{full_name}: {stack['StackStatus']} {stack.get('StackStatusReason')}"
+        )
+    summaries = cloudformation.list_stack_resources(StackName=full_name)["StackResourceSummaries"]
+    return DeployedStack(
+        name=name,
+        template=template,
+        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+        parameters={p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])},
+        created={
+            s["LogicalResourceId"]: {
+                "type": s["ResourceType"],
+                "physical_id": s.get("PhysicalResourceId", ""),
+            }
+            for s in summaries
+            # moto lists what it skipped as empty summaries.
+            if s.get("LogicalResourceId")
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,28 +5,40 @@
 Both environments are created in one moto server (the stacks the application needs: network,
 data, messaging, app) and read back through the EC2 / RDS / CloudFormation APIs. moto drops the
 ECS services' network configuration (deploy_support.MOTO_DROPPED_PROPERTIES), so the services'
-``AwsvpcConfiguration`` is taken from app.yaml and resolved against the exports the created
-network stack really holds.
+``AwsvpcConfiguration`` is taken from app.yaml and resolved against the app stack's parameters
+as the created stack holds them: the task subnets and public-IP setting are SSM-typed
+parameters naming what the network stack wrote, and moto reports the values it resolved at the
+app stack's last create or update (CloudFormation reports those as ResolvedValue).
+
+The mode is switched on a live environment by updating the network stack and then the app
+stack (deploy/deploy.sh); the switching tests run that sequence in moto.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.contract.deploy_support import (
     DEPLOY_DIR,
+    MOTO_KEPT_ON_REMOVAL,
     TEMPLATES_DIR,
     Deployment,
     deploy_all,
     expected_resources,
     load_template,
     resources,
+    update_stack,
 )
 from tests.support.sqs import local_sqs_endpoint
 
@@ -34,6 +46,9 @@ pytestmark = [
     pytest.mark.sqs,
     # moto warns for each resource type it skips; test_deploy_stack.py's allow-list covers them.
     pytest.mark.filterwarnings("ignore:Tried to parse .* not supported:UserWarning"),
+    # update_stack leaves out resources whose condition fails (deploy_support.conditions_applied);
+    # moto warns for those it never created.
+    pytest.mark.filterwarnings("ignore:Unable to delete .* as it was never created:UserWarning"),
 ]
 
 MODES = ("nat-gateway", "public-ip")
@@ -42,17 +57,23 @@ SERVICES = ("GatewayService", "IngestorService", "BacktesterService")
 
 
 @pytest.fixture(scope="module")
-def deployments() -> Iterator[dict[str, Deployment]]:
-    with local_sqs_endpoint() as endpoint:
-        yield {
-            mode: deploy_all(
-                endpoint,
-                env_name=f"eg{uuid.uuid4().hex[:6]}",
-                stacks=APPLICATION_STACKS,
-                overrides={"network": {"TaskEgress": mode}},
-            )
-            for mode in MODES
-        }
+def endpoint() -> Iterator[str]:
+    with local_sqs_endpoint() as url:
+        yield url
+
+
+def _deploy(endpoint: str, mode: str) -> Deployment:
+    return deploy_all(
+        endpoint,
+        env_name=f"eg{uuid.uuid4().hex[:6]}",
+        stacks=APPLICATION_STACKS,
+        overrides={"network": {"TaskEgress": mode}},
+    )
+
+
+@pytest.fixture(scope="module")
+def deployments(endpoint: str) -> dict[str, Deployment]:
+    return {mode: _deploy(endpoint, mode) for mode in MODES}
 
 
 @dataclass(frozen=True)
@@ -62,33 +83,34 @@ class TaskNetwork:
     security_groups: list[str]
 
 
-def _resolve(node: Any, env_name: str, exports: dict[str, str]) -> Any:
-    """The few intrinsic functions app.yaml's network configuration uses, resolved against
-    the exports of the created stacks."""
+def _resolve(node: Any, deployment: Deployment, exports: dict[str, str]) -> Any:
+    """The few intrinsic functions app.yaml's network configuration uses, resolved against the
+    app stack's parameters and the exports of the created stacks."""
     if isinstance(node, str):
         return node
+    if isinstance(node, dict) and set(node) == {"Ref"}:
+        return deployment.stacks["app"].parameters[node["Ref"]]
     if isinstance(node, dict) and set(node) == {"Fn::ImportValue"}:
-        name = node["Fn::ImportValue"]["Fn::Sub"].replace("${EnvName}", env_name)
+        name = node["Fn::ImportValue"]["Fn::Sub"].replace("${EnvName}", deployment.env_name)
         return exports[name]
     if isinstance(node, dict) and set(node) == {"Fn::Split"}:
         separator, value = node["Fn::Split"]
-        return _resolve(value, env_name, exports).split(separator)
+        return _resolve(value, deployment, exports).split(separator)
     raise AssertionError(f"unexpected intrinsic in the services' network configuration: {node}")
 
 
 def _task_network(deployment: Deployment, service: str) -> TaskNetwork:
-    exports = {
-        export["Name"]: export["Value"]
-        for export in deployment.client("cloudformation").list_exports()["Exports"]
-    }
+    """Where the service's tasks run as of the app stack's last create or update."""
+    pages = deployment.client("cloudformation").get_paginator("list_exports").paginate()
+    exports = {export["Name"]: export["Value"] for page in pages for export in page["Exports"]}
     app = deployment.stacks["app"].template
     network = app["Resources"][service]["Properties"]["NetworkConfiguration"]
     config = network["AwsvpcConfiguration"]
     return TaskNetwork(
-        subnets=_resolve(config["Subnets"], deployment.env_name, exports),
-        assign_public_ip=_resolve(config["AssignPublicIp"], deployment.env_name, exports),
+        subnets=_resolve(config["Subnets"], deployment, exports),
+        assign_public_ip=_resolve(config["AssignPublicIp"], deployment, exports),
         security_groups=[
-            _resolve(group, deployment.env_name, exports) for group in config["SecurityGroups"]
+            _resolve(group, deployment, exports) for group in config["SecurityGroups"]
         ],
     )
 
@@ -330,6 +352,166 @@ def test_one_off_tasks_follow_the_mode(deployments: dict[str, Deployment], mode:
     assert outputs["TaskEgress"] == mode
 
 
+# ------------------------------------------------------------------------------ switching
+def _ways_out(deployment: Deployment) -> dict[str, str | None]:
+    """Each service's way out, the same for every subnet it runs in (else a list of them)."""
+    ways: dict[str, str | None] = {}
+    for service in SERVICES:
+        task = _task_network(deployment, service)
+        (way,) = {
+            _way_out(deployment, subnet, public_ip=task.assign_public_ip == "ENABLED")
+            for subnet in task.subnets
+        }
+        ways[service] = way
+    return ways
+
+
+def _one_off(deployment: Deployment) -> tuple[list[str], str]:
+    match = re.search(
+        r"subnets=\[(?P<subnets>[^\]]*)\].*assignPublicIp=(?P<public>\w+)",
+        deployment.stacks["network"].outputs["OneOffTaskNetworkConfiguration"],
+    )
+    assert match
+    return match["subnets"].split(","), match["public"]
+
+
+def test_switching_to_public_ips_keeps_a_way_out_at_every_step(endpoint: str) -> None:
+    # deploy.sh's sequence: network (NAT kept), app (tasks move), network again (NAT removed).
+    deployment = _deploy(endpoint, "nat-gateway")
+    public = sorted(_subnet_ids(deployment, "PublicSubnetIds"))
+
+    update_stack(deployment, "network", {"TaskEgress": "public-ip", "RetainNatGateway": "true"})
+    assert set(_ways_out(deployment).values()) == {"nat-gateway"}, "running tasks keep the NAT"
+    assert (sorted(_one_off(deployment)[0]), _one_off(deployment)[1]) == (public, "ENABLED")
+
+    update_stack(deployment, "app", {})
+    assert set(_ways_out(deployment).values()) == {"internet-gateway"}
+    for service in SERVICES:
+        task = _task_network(deployment, service)
+        assert (sorted(task.subnets), task.assign_public_ip) == (public, "ENABLED"), service
+
+    update_stack(deployment, "network", {"TaskEgress": "public-ip", "RetainNatGateway": "false"})
+    network = deployment.stacks["network"]
+    assert not {"NatGateway", "NatAddress", "PrivateDefaultRoute"} & set(network.created)
+    assert "NatGatewayId" not in network.outputs
+    assert set(_ways_out(deployment).values()) == {"internet-gateway"}
+    for subnet in _subnet_ids(deployment, "PrivateSubnetIds"):
+        assert _default_route(deployment, subnet) is None, subnet
+
+
+def test_dropping_the_nat_before_the_app_moves_would_cut_the_running_tasks_off(
+    endpoint: str,
+) -> None:
+    # Why deploy.sh keeps the NAT for the app update: a one-step network update strands them.
+    deployment = _deploy(endpoint, "nat-gateway")
+    update_stack(deployment, "network", {"TaskEgress": "public-ip"})
+    assert set(_ways_out(deployment).values()) == {None}
+
+
+def test_switching_to_the_nat_gateway_keeps_a_way_out_at_every_step(endpoint: str) -> None:
+    deployment = _deploy(endpoint, "public-ip")
+    private = sorted(_subnet_ids(deployment, "PrivateSubnetIds"))
+
+    update_stack(deployment, "network", {"TaskEgress": "nat-gateway"})
+    assert "NatGatewayId" in deployment.stacks["network"].outputs
+    assert set(_ways_out(deployment).values()) == {"internet-gateway"}, "not moved yet"
+    assert (sorted(_one_off(deployment)[0]), _one_off(deployment)[1]) == (private, "DISABLED")
+
+    update_stack(deployment, "app", {})
+    assert set(_ways_out(deployment).values()) == {"nat-gateway"}
+    for service in SERVICES:
+        task = _task_network(deployment, service)
+        assert (sorted(task.subnets), task.assign_public_ip) == (private, "DISABLED"), service
+
+
+def _depends_on(template: dict[str, Any], node: Any, parameter: str) -> bool:
+    """Whether a value in ``template`` changes with ``parameter``: it Refs it, chooses by a
+    condition on it, or refers to a resource that does either."""
+
+    def condition_depends(name: str) -> bool:
+        return _depends_on(template, template["Conditions"][name], parameter)
+
+    if isinstance(node, list):
+        return any(_depends_on(template, item, parameter) for item in node)
+    if not isinstance(node, dict):
+        return False
+    if node.get("Ref") == parameter:
+        return True
+    if isinstance(node.get("Condition"), str) and condition_depends(node["Condition"]):
+        return True
+    if "Fn::If" in node and condition_depends(node["Fn::If"][0]):
+        return True
+    referenced = node.get("Ref") or (node.get("Fn::GetAtt") or [None])[0]
+    resource = template.get("Resources", {}).get(referenced)
+    if resource is not None and _depends_on(template, resource, parameter):
+        return True
+    return any(_depends_on(template, value, parameter) for value in node.values())
+
+
+def _imported_exports(node: Any) -> set[str]:
+    if isinstance(node, list):
+        return set().union(*(_imported_exports(item) for item in node))
+    if not isinstance(node, dict):
+        return set()
+    if "Fn::ImportValue" in node:
+        return {node["Fn::ImportValue"]["Fn::Sub"]}
+    return set().union(*(_imported_exports(value) for value in node.values()))
+
+
+def test_app_imports_no_export_that_changes_with_the_mode() -> None:
+    # CloudFormation refuses to change an imported export: such an import would pin the mode.
+    network = load_template("network")
+    exported = {
+        output["Export"]["Name"]["Fn::Sub"]: output["Value"]
+        for output in network["Outputs"].values()
+        if "Export" in output
+    }
+    imported = _imported_exports(load_template("app")) & set(exported)
+    assert imported, "app imports network exports (VPC, security groups)"
+    assert [e for e in imported if _depends_on(network, exported[e], "TaskEgress")] == []
+    # The check sees a dependency where there is one.
+    assert _depends_on(network, {"Ref": "TaskSubnetIdsParameter"}, "TaskEgress")
+    assert _depends_on(network, network["Outputs"]["OneOffTaskNetworkConfiguration"], "TaskEgress")
+
+
+def test_app_reads_the_ssm_parameters_the_network_writes() -> None:
+    network = load_template("network")
+    app = load_template("app")
+    written = {
+        resource["Properties"]["Name"]["Fn::Sub"]
+        for resource in resources(network, "AWS::SSM::Parameter").values()
+    }
+    ssm_typed = {
+        name
+        for name, parameter in app["Parameters"].items()
+        if parameter["Type"].startswith("AWS::SSM::Parameter::Value<")
+    }
+    assert ssm_typed == {"TaskSubnetIds", "TaskAssignPublicIp"}
+    script = (DEPLOY_DIR / "deploy.sh").read_text()
+    passed = dict(re.findall(r'echo "(Task\w+)=(/insight-invest/\$ENV_NAME/[\w/-]+)"', script))
+    assert set(passed) == ssm_typed, "deploy.sh names the parameters for each environment"
+    assert {name.replace("$ENV_NAME", "${EnvName}") for name in passed.values()} == written
+
+
+def test_moto_still_keeps_what_a_network_update_removes(endpoint: str) -> None:
+    # Why update_stack deletes these itself. When this fails, moto deletes them: empty
+    # deploy_support.MOTO_KEPT_ON_REMOVAL.
+    deployment = _deploy(endpoint, "nat-gateway")
+    nat = deployment.stacks["network"].created["NatGateway"]["physical_id"]
+    private = _subnet_ids(deployment, "PrivateSubnetIds")[0]
+    update_stack(deployment, "network", {"TaskEgress": "public-ip"}, delete_what_moto_keeps=False)
+    removed = {"NatGateway", "NatAddress", "PrivateDefaultRoute"}
+    assert not removed & set(deployment.stacks["network"].created)
+    assert set(MOTO_KEPT_ON_REMOVAL) == {
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::EIP",
+        "AWS::EC2::Route",
+    }
+    (gateway,) = deployment.client("ec2").describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"]
+    assert gateway["State"] == "available"
+    assert _default_route(deployment, private) is not None
+
+
 def test_moto_still_hides_the_subnet_associations_cloudformation_creates(
     deployments: dict[str, Deployment],
 ) -> None:
@@ -385,3 +567,117 @@ def test_the_cost_table_adds_up_in_each_profile() -> None:
     for column in (1, 2):
         listed = float(total[column].strip("*"))
         assert round(sum(float(row[column]) for row in items), 2) == listed, column
+
+
+# ------------------------------------------------------------------------------ deploy.sh
+# A stand-in for the aws CLI: logs each call, answers describe-stacks from a JSON file of
+# "<stack>.<output>" -> value (a missing stack or output prints nothing, as the real query does).
+FAKE_AWS = """#!{python}
+import json, os, re, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_AWS_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args[:2] == ["cloudformation", "describe-stacks"]:
+    stack = args[args.index("--stack-name") + 1]
+    key = re.search(r"OutputKey=='(\\w+)'", args[args.index("--query") + 1]).group(1)
+    outputs = json.load(open(os.environ["FAKE_AWS_OUTPUTS"]))
+    print(outputs.get(stack + "." + key, ""))
+"""
+
+
+def _run_deploy_script(
+    tmp_path: Path, outputs: dict[str, str], network_params: str | None
+) -> list[tuple[str, dict[str, str]]]:
+    """Run deploy.sh against the stand-in; the stacks it deployed, in order, with the
+    parameters each got."""
+    env_name = "switch"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    aws = bin_dir / "aws"
+    aws.write_text(FAKE_AWS.format(python=sys.executable))
+    aws.chmod(0o755)
+    (tmp_path / "outputs.json").write_text(
+        json.dumps({f"insight-invest-{env_name}-{k}": v for k, v in outputs.items()})
+    )
+    if network_params is not None:
+        (tmp_path / "params" / env_name).mkdir(parents=True)
+        (tmp_path / "params" / env_name / "network.params").write_text(network_params)
+    log = tmp_path / "aws.log"
+    result = subprocess.run(
+        ["bash", str(DEPLOY_DIR / "deploy.sh"), env_name, "contract-test"],
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "AWS_REGION": "us-east-1",
+            "SKIP_SMOKE": "1",
+            "PARAMS_DIR": str(tmp_path / "params"),
+            "FAKE_AWS_LOG": str(log),
+            "FAKE_AWS_OUTPUTS": str(tmp_path / "outputs.json"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    deployed = []
+    for line in log.read_text().splitlines():
+        args = json.loads(line)
+        if args[:2] == ["cloudformation", "deploy"]:
+            stack = args[args.index("--stack-name") + 1].removeprefix(f"insight-invest-{env_name}-")
+            start = args.index("--parameter-overrides") + 1
+            end = next(i for i in range(start, len(args)) if args[i].startswith("--"))
+            deployed.append((stack, dict(a.split("=", 1) for a in args[start:end])))
+    return deployed
+
+
+def _network_retains(deployed: list[tuple[str, dict[str, str]]]) -> list[tuple[int, str]]:
+    return [
+        (i, p["RetainNatGateway"]) for i, (stack, p) in enumerate(deployed) if stack == "network"
+    ]
+
+
+def test_deploy_script_keeps_the_nat_until_the_app_moved_when_switching_to_public_ips(
+    tmp_path: Path,
+) -> None:
+    deployed = _run_deploy_script(
+        tmp_path,
+        {"network.TaskEgress": "nat-gateway", "network.NatGatewayId": "nat-0123"},
+        "TaskEgress=public-ip\n",
+    )
+    order = [stack for stack, _ in deployed]
+    assert order == ["network", "data", "messaging", "app", "monitoring", "network"]
+    assert _network_retains(deployed) == [(0, "true"), (5, "false")]
+    app = dict(deployed)["app"]
+    assert app["TaskSubnetIds"] == "/insight-invest/switch/network/task-subnet-ids"
+    assert app["TaskAssignPublicIp"] == "/insight-invest/switch/network/task-assign-public-ip"
+
+
+def test_deploy_script_retains_the_nat_again_after_a_run_stopped_between_the_updates(
+    tmp_path: Path,
+) -> None:
+    # The first network update went through (TaskEgress is public-ip, the NAT still there) and
+    # the run stopped: the tasks may still be behind the NAT, so the next run keeps it again.
+    deployed = _run_deploy_script(
+        tmp_path, {"network.TaskEgress": "public-ip", "network.NatGatewayId": "nat-0123"}, None
+    )
+    assert _network_retains(deployed) == [(0, "true"), (5, "false")]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "network_params"),
+    [
+        # Already public-ip: nothing to keep.
+        ({"network.TaskEgress": "public-ip"}, None),
+        # Staying behind the NAT, or switching to it (the network update adds it first).
+        ({"network.TaskEgress": "nat-gateway", "network.NatGatewayId": "nat-0123"}, None),
+        ({"network.TaskEgress": "public-ip"}, "TaskEgress=nat-gateway\n"),
+        # A new environment.
+        ({}, None),
+    ],
+)
+def test_deploy_script_updates_the_network_once_otherwise(
+    tmp_path: Path, outputs: dict[str, str], network_params: str | None
+) -> None:
+    deployed = _run_deploy_script(tmp_path, outputs, network_params)
+    assert [stack for stack, _ in deployed] == ["network", "data", "messaging", "app", "monitoring"]
+    assert _network_retains(deployed) == [(0, "false")]

@@ -448,14 +448,11 @@ def test_properties_moto_drops_hold_in_the_template() -> None:
         assert [s["CapacityProvider"] for s in service["CapacityProviderStrategy"]] == [provider]
         breaker = service["DeploymentConfiguration"]["DeploymentCircuitBreaker"]
         assert breaker == {"Enable": True, "Rollback": True}, lid
-        # What these exports resolve to in each TaskEgress mode: test_deploy_egress.py.
+        # What these SSM-typed parameters resolve to in each TaskEgress mode, and across a
+        # switch: test_deploy_egress.py.
         network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
-        assert network["AssignPublicIp"] == {
-            "Fn::ImportValue": {"Fn::Sub": "${EnvName}-TaskAssignPublicIp"}
-        }, lid
-        assert network["Subnets"] == {
-            "Fn::Split": [",", {"Fn::ImportValue": {"Fn::Sub": "${EnvName}-TaskSubnetIds"}}]
-        }, lid
+        assert network["AssignPublicIp"] == {"Ref": "TaskAssignPublicIp"}, lid
+        assert network["Subnets"] == {"Fn::Split": [",", {"Ref": "TaskSubnetIds"}]}, lid
     gateway = _service("GatewayService")
     (balancer,) = gateway["LoadBalancers"]
     assert balancer["ContainerName"] == "gateway"
