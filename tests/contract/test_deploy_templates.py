@@ -697,3 +697,35 @@ def test_slack_forwarder_posts_the_alarm_to_the_webhook_it_reads_from_secrets_ma
         server.shutdown()
         server.server_close()
     assert posted == [{"text": "*ALARM* ingestion-missing-us\nno run"}]
+
+
+def test_the_deploy_role_can_resolve_every_ssm_typed_parameter_of_the_app_stack() -> None:
+    """CloudFormation reads `AWS::SSM::Parameter::Value<…>` parameters with the credentials of
+    whoever creates the change set: without ssm:GetParameters on their names, CI's app deploy
+    fails before it changes anything."""
+    ssm_typed = [
+        name
+        for name, spec in TEMPLATES["app"]["Parameters"].items()
+        if str(spec["Type"]).startswith("AWS::SSM::Parameter::Value<")
+    ]
+    assert ssm_typed, "app resolves its task network settings from SSM"
+    script = (Path(__file__).resolve().parents[2] / "deploy" / "deploy.sh").read_text()
+    role = TEMPLATES["bootstrap"]["Resources"]["GitHubDeployRole"]["Properties"]
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    for parameter in ssm_typed:
+        [path] = re.findall(rf"{parameter}=(/insight-invest/[^\"\s]+)", script)
+        granting = [
+            s
+            for s in statements
+            if "ssm:GetParameters" in _as_list(s["Action"])
+            and _resource_text(s["Resource"]).endswith(":parameter/insight-invest/*")
+        ]
+        assert granting, (parameter, path)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource_text(resource: Any) -> str:
+    return str(resource.get("Fn::Sub", resource)) if isinstance(resource, dict) else str(resource)
