@@ -8,6 +8,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     field_validator,
     model_validator,
@@ -27,7 +28,10 @@ MAX_PARAM_NODES = 1000
 Ticker = Annotated[
     str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-^=_]*$")
 ]
-AssetId = Annotated[int, Field(ge=1, le=MAX_ASSET_ID)]
+# Strict: lax validation reads `true` as 1 and `"5"` as 5, so `"universe": [true]` named asset 1
+# and `"fee_bps": true` charged 1 bp. Numeric strings stay tickers (KRX codes are digits).
+AssetId = Annotated[int, Strict(), Field(ge=1, le=MAX_ASSET_ID)]
+Number = Annotated[float, Strict()]
 AssetRef = Ticker | AssetId
 PlainText = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
@@ -75,8 +79,8 @@ class RebalanceBand(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    absolute: float | None = Field(default=None, gt=0, le=1)
-    relative: float | None = Field(default=None, gt=0, le=10)
+    absolute: Number | None = Field(default=None, gt=0, le=1)
+    relative: Number | None = Field(default=None, gt=0, le=10)
 
     @model_validator(mode="after")
     def _one_band_at_least(self) -> RebalanceBand:
@@ -103,9 +107,9 @@ class BacktestSpec(BaseModel):
     end: IsoDate
     rebalance: Literal["M", "Q", "A", "none"] = "M"
     rebalance_band: RebalanceBand | None = None
-    initial_capital: float = Field(default=10_000.0, gt=0, le=1e15)
-    fee_bps: float = Field(default=0.0, ge=0, le=1000)
-    min_fee: float = Field(default=0.0, ge=0, le=1e9)
+    initial_capital: Number = Field(default=10_000.0, gt=0, le=1e15)
+    fee_bps: Number = Field(default=0.0, ge=0, le=1000)
+    min_fee: Number = Field(default=0.0, ge=0, le=1e9)
     benchmark: AssetRef | None = None
     execution: Literal["next_close", "same_close"] = "next_close"
     base_currency: Currency | None = None

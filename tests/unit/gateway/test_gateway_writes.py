@@ -265,3 +265,22 @@ async def test_a_spec_date_given_as_a_number_is_refused_not_read_as_1970(stack: 
     problem = assert_problem(await submit(stack, spec_body(start=0)), 422, "validation-error")
     assert [e["field"] for e in problem["errors"]] == ["start"]
     assert await queued_job_ids(stack) == []
+
+
+async def test_a_spec_with_a_boolean_or_a_quoted_number_where_a_number_belongs_is_refused(
+    stack: Stack,
+) -> None:
+    """Lax validation read `true` as 1: `"universe": [true]` named asset 1 (SPY) and
+    `"fee_bps": true` charged 1 bp. A numeric string is still a ticker (KRX codes are digits)."""
+    for overrides, field in [
+        ({"universe": ["SPY", True]}, "universe.1"),
+        ({"fee_bps": True}, "fee_bps"),
+        ({"initial_capital": "10000"}, "initial_capital"),
+        ({"rebalance_band": {"absolute": "0.05"}}, "rebalance_band.absolute"),
+    ]:
+        problem = assert_problem(
+            await submit(stack, spec_body(**overrides)), 422, "validation-error"
+        )
+        # A union names its branches after the field (universe.1.constrained-int, ...).
+        assert any(e["field"].startswith(field) for e in problem["errors"]), (overrides, problem)
+    assert await queued_job_ids(stack) == []
