@@ -23,7 +23,8 @@ HISTORY_MARGIN_DAYS = 10  # room for holidays at the start of the lookback windo
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: lax validation reads `"top_n": true` as 1 and `"lookback_months": "12"` as 12.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class EqualWeightParams(_Params):

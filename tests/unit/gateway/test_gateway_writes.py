@@ -277,6 +277,7 @@ async def test_a_spec_with_a_boolean_or_a_quoted_number_where_a_number_belongs_i
         ({"fee_bps": True}, "fee_bps"),
         ({"initial_capital": "10000"}, "initial_capital"),
         ({"rebalance_band": {"absolute": "0.05"}}, "rebalance_band.absolute"),
+        ({"strategy": {"type": "dual_momentum", "params": {"top_n": True}}}, "strategy.params"),
     ]:
         problem = assert_problem(
             await submit(stack, spec_body(**overrides)), 422, "validation-error"
