@@ -259,6 +259,19 @@ class IngestionRun:
     source: str | None = None
 
 
+# What saving a run may change: the command, trigger and start are fixed when it is created, so
+# every repository (the fakes and SQL alike) updates exactly these fields.
+INGESTION_RUN_MUTABLE_FIELDS = (
+    "status",
+    "counts",
+    "failures",
+    "issues",
+    "finished_at",
+    "heartbeat_at",
+    "source",
+)
+
+
 T = TypeVar("T")
 
 

@@ -29,6 +29,7 @@ from domain.errors import RestartRequired, StorageCredentialsRejected, StorageUn
 from gateway.app import create_app
 from gateway.bootstrap import build_container
 from gateway.container import GatewayOptions
+from tests.support.postgres import connect_admin
 from tests.support.processes import ServiceStack
 
 pytestmark = pytest.mark.postgres
@@ -42,14 +43,7 @@ LIMIT_S = 120.0
 async def refused_url(postgres_server: str, postgres_url: str) -> AsyncIterator[str]:
     """A URL of the test database for a role that exists but may not log in."""
     role = f"ii_nologin_{uuid.uuid4().hex[:8]}"
-    admin = make_url(postgres_server)
-    conn = await asyncpg.connect(
-        host=admin.host,
-        port=admin.port or 5432,
-        user=admin.username or "postgres",
-        password=admin.password,
-        database=admin.database or "postgres",
-    )
+    conn = await connect_admin(postgres_server)
     try:
         await conn.execute(f"CREATE ROLE \"{role}\" NOLOGIN PASSWORD '{SECRET}'")
         url = make_url(postgres_url).set(username=role, password=SECRET)

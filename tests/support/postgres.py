@@ -7,15 +7,16 @@ temporary directory; otherwise a failure that says how to get one. Never a silen
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -110,20 +111,26 @@ def find_or_start_server() -> PostgresServer:
     )
 
 
-async def create_database(admin_url: str, prefix: str = "ii_test") -> str:
-    """Create a fresh, uniquely named database and return its URL (so parallel test runs and
-    developers' sessions never collide)."""
+async def connect_admin(admin_url: str) -> Any:
+    """An asyncpg connection as the server's admin (CREATE/DROP DATABASE, roles)."""
     import asyncpg
 
     parsed = make_url(admin_url)
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(
+    return await asyncpg.connect(
         host=parsed.host,
         port=parsed.port or 5432,
         user=parsed.username or "postgres",
         password=parsed.password,
         database=parsed.database or "postgres",
     )
+
+
+async def create_database(admin_url: str, prefix: str = "ii_test") -> str:
+    """Create a fresh, uniquely named database and return its URL (so parallel test runs and
+    developers' sessions never collide)."""
+    parsed = make_url(admin_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = await connect_admin(admin_url)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -134,22 +141,13 @@ async def create_database(admin_url: str, prefix: str = "ii_test") -> str:
 
 
 async def drop_database(admin_url: str, url: str) -> None:
-    import asyncpg
-
-    parsed = make_url(admin_url)
     name = make_url(url).database
     for _ in range(5):
-        conn = await asyncpg.connect(
-            host=parsed.host,
-            port=parsed.port or 5432,
-            user=parsed.username or "postgres",
-            password=parsed.password,
-            database=parsed.database or "postgres",
-        )
+        conn = await connect_admin(admin_url)
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             return
         except Exception:
-            time.sleep(0.5)
+            await asyncio.sleep(0.5)
         finally:
             await conn.close()

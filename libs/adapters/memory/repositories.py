@@ -22,6 +22,7 @@ import pandas as pd
 
 from domain.errors import Conflict, InvalidRequest, NotFound
 from domain.model import (
+    INGESTION_RUN_MUTABLE_FIELDS,
     OBSERVATION_COLUMNS,
     Asset,
     AssetQuery,
@@ -513,17 +514,6 @@ class InMemoryPortfolioRepository:
         return self._s.portfolios.pop(portfolio_id, None) is not None
 
 
-_RUN_MUTABLE = (
-    "status",
-    "counts",
-    "failures",
-    "issues",
-    "finished_at",
-    "heartbeat_at",
-    "source",
-)
-
-
 class InMemoryIngestionRunRepository:
     def __init__(self, store: MemoryStore | None = None) -> None:
         self._s = store or MemoryStore()
@@ -542,7 +532,7 @@ class InMemoryIngestionRunRepository:
         stored = self._s.runs.get(run.id)
         if stored is None:
             raise NotFound(f"ingestion run {run.id} does not exist")
-        changes = {name: copy.deepcopy(getattr(run, name)) for name in _RUN_MUTABLE}
+        changes = {name: copy.deepcopy(getattr(run, name)) for name in INGESTION_RUN_MUTABLE_FIELDS}
         self._s.runs[run.id] = dataclasses.replace(stored, **changes)
 
     async def list(

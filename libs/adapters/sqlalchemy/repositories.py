@@ -35,6 +35,7 @@ from adapters.sqlalchemy.tables import (
 )
 from domain.errors import Conflict, InvalidRequest, NotFound
 from domain.model import (
+    INGESTION_RUN_MUTABLE_FIELDS,
     Asset,
     AssetQuery,
     AssetType,
@@ -710,16 +711,6 @@ class SqlaPortfolioRepository:
 
 # --- ingestion runs -----------------------------------------------------------------------
 
-_RUN_MUTABLE = (
-    "status",
-    "counts",
-    "failures",
-    "issues",
-    "finished_at",
-    "heartbeat_at",
-    "source",
-)
-
 
 def _run(row: Any) -> IngestionRun:
     return IngestionRun(
@@ -768,7 +759,7 @@ class SqlaIngestionRunRepository:
         stmt = (
             update(ingestion_runs)
             .where(ingestion_runs.c.id == run.id)
-            .values(_run_values(run, _RUN_MUTABLE))
+            .values(_run_values(run, INGESTION_RUN_MUTABLE_FIELDS))
         )
         async with transaction(self._engine) as conn:
             result = await conn.execute(stmt)
