@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 import httpx
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from adapters.settings import DatabaseSettings, QueueSettings
@@ -168,7 +167,7 @@ async def test_queue_down_keeps_the_job_queued_and_readiness_names_the_queue(
         assert ready["checks"]["database"]["status"] == "ok"
 
 
-def test_app_from_environment_builds_and_disposes_its_adapters(
+async def test_app_from_environment_builds_and_disposes_its_adapters(
     database_url: str, sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queues = queue_settings(sqs_endpoint)
@@ -178,14 +177,20 @@ def test_app_from_environment_builds_and_disposes_its_adapters(
     monkeypatch.setenv("BACKTEST_QUEUE_NAME", queues.backtest_queue_name)
     monkeypatch.setenv("INGEST_QUEUE_NAME", queues.ingest_queue_name)
     monkeypatch.setenv("API_KEYS", "k1,k2")
-    with TestClient(create_app_from_env()) as client:
-        assert client.get("/health/ready").status_code == 200
-        denied = client.post("/v1/ingestion/commands", json={"type": "update_macro"})
-        assert denied.status_code == 401
-        accepted = client.post(
-            "/v1/ingestion/commands", json={"type": "update_macro"}, headers={"X-API-Key": "k2"}
-        )
-        assert accepted.status_code == 202
+    app = create_app_from_env()
+    # The lifespan builds the adapters from the environment on entry and disposes them on exit.
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.get("/health/ready")).status_code == 200
+            denied = await client.post("/v1/ingestion/commands", json={"type": "update_macro"})
+            assert denied.status_code == 401
+            accepted = await client.post(
+                "/v1/ingestion/commands",
+                json={"type": "update_macro"},
+                headers={"X-API-Key": "k2"},
+            )
+            assert accepted.status_code == 202
 
 
 def scaled(seed: int, factor: float) -> pd.DataFrame:
