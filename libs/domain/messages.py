@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
 from domain.errors import InvalidMessage
 from domain.iso_date import IsoDate
@@ -34,7 +34,8 @@ class _IngestCommand(_Message):
     # Set by the ingestor when it fans a market out into children; absent on scheduled bodies.
     parent_run_id: uuid.UUID | None = None
     trigger: RunTrigger | None = None
-    dry_run: bool = False
+    # Strict: lax validation reads "no", "off" and 0 as False and "yes" as True.
+    dry_run: StrictBool = False
 
     def effective_trigger(self) -> RunTrigger:
         if self.trigger is not None:
@@ -51,7 +52,7 @@ class UpdatePrices(_IngestCommand):
         default=None, max_length=5000
     )
     start: IsoDate | None = None
-    full_refresh: bool = False
+    full_refresh: StrictBool = False
 
 
 class UpdateMacro(_IngestCommand):
