@@ -3,6 +3,7 @@ and the SQS client; both are created at start-up and disposed at shutdown."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -150,14 +151,24 @@ async def build_container(
     options: GatewayOptions,
 ) -> AsyncIterator[GatewayContainer]:
     """Engine + SQS client for the app's lifetime; both disposed on exit."""
+    from sqlalchemy.pool import NullPool
+
     from adapters.sqlalchemy import build_sqla_repositories, create_engine
     from adapters.sqlalchemy.engine import is_sqlite
+    from adapters.sqlalchemy.repositories import SqlaHealthCheck
     from adapters.sqs import SqsConnection
 
     url = database.url()
     engine = create_engine(url, **engine_options(url))
+    repositories = build_sqla_repositories(engine)
+    # Readiness logs in anew on every probe: a pooled connection opened before RDS rotated the
+    # password still answers, and each uvicorn worker process keeps its own refusal latch, so
+    # only a fresh login lets every process see the rotation and keep the task unready.
+    probe_engine = None
     if not is_sqlite(url):
         ping_when_idle(engine, DB_PING_IDLE_S)
+        probe_engine = create_engine(url, poolclass=NullPool)
+        repositories = dataclasses.replace(repositories, health=SqlaHealthCheck(probe_engine))
     try:
         async with SqsConnection(
             queues.sqs_endpoint_url,
@@ -175,7 +186,7 @@ async def build_container(
                 )
 
             yield GatewayContainer(
-                repositories=build_sqla_repositories(engine),
+                repositories=repositories,
                 backtest_queue=queue(queues.backtest_queue_name),
                 ingest_queue=queue(queues.ingest_queue_name),
                 clock=SystemClock(),
@@ -184,3 +195,5 @@ async def build_container(
             )
     finally:
         await engine.dispose()
+        if probe_engine is not None:
+            await probe_engine.dispose()

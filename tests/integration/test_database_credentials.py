@@ -140,3 +140,51 @@ async def test_a_gateway_refused_by_the_database_is_unready_with_the_reason(
     role = make_url(refused_url).username
     for body in (read.text, ready.text):
         assert SECRET not in body and role is not None and role not in body
+
+
+@pytest.fixture
+async def login_role_url(postgres_server: str, postgres_url: str) -> AsyncIterator[tuple[str, str]]:
+    """A URL of the test database for a role that may log in, and the role's name."""
+    role = f"ii_rotating_{uuid.uuid4().hex[:8]}"
+    conn = await connect_admin(postgres_server)
+    try:
+        await conn.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{SECRET}'")
+        url = make_url(postgres_url).set(username=role, password=SECRET)
+        yield url.render_as_string(hide_password=False), role
+    finally:
+        await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await conn.close()
+
+
+@pytest.mark.sqs
+async def test_readiness_sees_a_rotation_that_pooled_connections_hide(
+    login_role_url: tuple[str, str], postgres_server: str, sqs_endpoint: str
+) -> None:
+    """After the rotation, connections opened before it still answer, and each uvicorn worker
+    process has its own pool: only a probe that logs in anew sees the refusal in every process.
+    The role losing LOGIN stands in for the password rotating (this server trusts any password
+    on loopback)."""
+    url, role = login_role_url
+    suffix = uuid.uuid4().hex[:8]
+    queues = QueueSettings(
+        sqs_endpoint_url=sqs_endpoint,
+        sqs_create_queues=True,
+        backtest_queue_name=f"rot-backtest-{suffix}",
+        ingest_queue_name=f"rot-ingest-{suffix}",
+    )
+    admin = await connect_admin(postgres_server)
+    try:
+        async with build_container(
+            DatabaseSettings(database_url=url), queues, GatewayOptions()
+        ) as container:
+            transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                before = await client.get("/health/ready")
+                await admin.execute(f'ALTER ROLE "{role}" NOLOGIN')
+                after = await client.get("/health/ready")
+    finally:
+        await admin.close()
+
+    assert before.status_code == 200, before.text
+    assert after.status_code == 503
+    assert after.json()["checks"]["database"]["detail"].startswith("StorageCredentialsRejected")
