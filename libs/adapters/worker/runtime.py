@@ -158,7 +158,7 @@ class Worker:
                     if self._restart is None:
                         self._start(received)
                     else:  # polled as the worker stopped for a restart: hand it back unopened
-                        await self._settle(self.queue.release(received, 0), received)
+                        await self._release_for_restart(received)
         finally:
             await self._drain()
         logger.info("worker stopped", extra={"queue": self.queue.name})
@@ -274,8 +274,7 @@ class Worker:
             # Stop receiving first, so the released message is not polled back into this worker.
             self._stop_for_restart(exc)
             await self._stop_heartbeat(heartbeat)
-            # Another worker (or this service's next task) can take it right away.
-            await self._settle(self.queue.release(received, 0), received)
+            await self._release_for_restart(received)
             return Outcome.RELEASED_FOR_RESTART, str(exc) or type(exc).__name__
         except PermanentFailure as exc:
             await self._stop_heartbeat(heartbeat)
@@ -343,6 +342,12 @@ class Worker:
                     "lease extension failed",
                     extra={"message_id": received.message_id, "error": str(exc)},
                 )
+
+    async def _release_for_restart(self, received: ReceivedMessage) -> None:
+        """Hand a message back, visible again after one lease: other tasks started before the
+        rotation would fail it the same way at once, each spending one of its receives, while
+        ECS needs about that long to start a task that reads the current secret."""
+        await self._settle(self.queue.release(received, self.settings.lease_s), received)
 
     def _stop_for_restart(self, error: RestartRequired) -> None:
         if self._restart is None:
