@@ -665,7 +665,8 @@ def test_slack_forwarder_posts_the_alarm_to_the_webhook_it_reads_from_secrets_ma
 
     class Webhook(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            posted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            posted.append((self.path, body))
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"ok")
@@ -693,10 +694,15 @@ def test_slack_forwarder_posts_the_alarm_to_the_webhook_it_reads_from_secrets_ma
             }
             event = {"Records": [{"Sns": {"Message": json.dumps(alarm)}}]}
             module["handler"](event, None)
+            # A deploy with a new webhook only changes the secret: the same warm environment
+            # must post to the new URL.
+            secrets.put_secret_value(SecretId=arn, SecretString=url.replace("/x", "/y"))
+            module["handler"](event, None)
     finally:
         server.shutdown()
         server.server_close()
-    assert posted == [{"text": "*ALARM* ingestion-missing-us\nno run"}]
+    message = {"text": "*ALARM* ingestion-missing-us\nno run"}
+    assert posted == [("/services/T000/B000/x", message), ("/services/T000/B000/y", message)]
 
 
 def test_the_deploy_role_can_resolve_every_ssm_typed_parameter_of_the_app_stack() -> None:
