@@ -112,17 +112,22 @@ async def test_a_worker_refused_by_the_database_exits_non_zero_for_a_fresh_task(
     assert exiting["level"] == "ERROR" and "credentials" in exiting["reason"]
 
 
-@pytest.mark.sqs
-async def test_a_gateway_refused_by_the_database_is_unready_with_the_reason(
-    refused_url: str, sqs_endpoint: str
-) -> None:
+def fresh_queues(sqs_endpoint: str) -> QueueSettings:
+    """Queue names of this test's own, created on first use."""
     suffix = uuid.uuid4().hex[:8]
-    queues = QueueSettings(
+    return QueueSettings(
         sqs_endpoint_url=sqs_endpoint,
         sqs_create_queues=True,
         backtest_queue_name=f"cred-backtest-{suffix}",
         ingest_queue_name=f"cred-ingest-{suffix}",
     )
+
+
+@pytest.mark.sqs
+async def test_a_gateway_refused_by_the_database_is_unready_with_the_reason(
+    refused_url: str, sqs_endpoint: str
+) -> None:
+    queues = fresh_queues(sqs_endpoint)
     async with build_container(
         DatabaseSettings(database_url=refused_url), queues, GatewayOptions()
     ) as container:
@@ -165,13 +170,7 @@ async def test_readiness_sees_a_rotation_that_pooled_connections_hide(
     The role losing LOGIN stands in for the password rotating (this server trusts any password
     on loopback)."""
     url, role = login_role_url
-    suffix = uuid.uuid4().hex[:8]
-    queues = QueueSettings(
-        sqs_endpoint_url=sqs_endpoint,
-        sqs_create_queues=True,
-        backtest_queue_name=f"rot-backtest-{suffix}",
-        ingest_queue_name=f"rot-ingest-{suffix}",
-    )
+    queues = fresh_queues(sqs_endpoint)
     admin = await connect_admin(postgres_server)
     try:
         async with build_container(
