@@ -17,18 +17,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from adapters.settings import DatabaseSettings, QueueSettings
 from adapters.sqlalchemy import build_sqla_repositories, create_engine
 from adapters.sqlalchemy.errors import translate
 from cli.processes import EXIT_RESTART_REQUIRED
 from domain.errors import RestartRequired, StorageCredentialsRejected, StorageUnavailable
-from gateway.app import create_app
-from gateway.bootstrap import build_container
-from gateway.container import GatewayOptions
+from tests.support.gateway import queue_settings, running_gateway
 from tests.support.postgres import connect_admin
 from tests.support.processes import ServiceStack
 
@@ -112,29 +108,13 @@ async def test_a_worker_refused_by_the_database_exits_non_zero_for_a_fresh_task(
     assert exiting["level"] == "ERROR" and "credentials" in exiting["reason"]
 
 
-def fresh_queues(sqs_endpoint: str) -> QueueSettings:
-    """Queue names of this test's own, created on first use."""
-    suffix = uuid.uuid4().hex[:8]
-    return QueueSettings(
-        sqs_endpoint_url=sqs_endpoint,
-        sqs_create_queues=True,
-        backtest_queue_name=f"cred-backtest-{suffix}",
-        ingest_queue_name=f"cred-ingest-{suffix}",
-    )
-
-
 @pytest.mark.sqs
 async def test_a_gateway_refused_by_the_database_is_unready_with_the_reason(
     refused_url: str, sqs_endpoint: str
 ) -> None:
-    queues = fresh_queues(sqs_endpoint)
-    async with build_container(
-        DatabaseSettings(database_url=refused_url), queues, GatewayOptions()
-    ) as container:
-        transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            read = await client.get("/v1/assets")
-            ready = await client.get("/health/ready")
+    async with running_gateway(refused_url, queue_settings(sqs_endpoint)) as (client, _):
+        read = await client.get("/v1/assets")
+        ready = await client.get("/health/ready")
 
     assert read.status_code == 503  # the request is answered, as in any storage outage
     assert read.headers["content-type"].startswith("application/problem+json")
@@ -170,17 +150,12 @@ async def test_readiness_sees_a_rotation_that_pooled_connections_hide(
     The role losing LOGIN stands in for the password rotating (this server trusts any password
     on loopback)."""
     url, role = login_role_url
-    queues = fresh_queues(sqs_endpoint)
     admin = await connect_admin(postgres_server)
     try:
-        async with build_container(
-            DatabaseSettings(database_url=url), queues, GatewayOptions()
-        ) as container:
-            transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                before = await client.get("/health/ready")
-                await admin.execute(f'ALTER ROLE "{role}" NOLOGIN')
-                after = await client.get("/health/ready")
+        async with running_gateway(url, queue_settings(sqs_endpoint)) as (client, _):
+            before = await client.get("/health/ready")
+            await admin.execute(f'ALTER ROLE "{role}" NOLOGIN')
+            after = await client.get("/health/ready")
     finally:
         await admin.close()
 

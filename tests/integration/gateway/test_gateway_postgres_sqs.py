@@ -7,15 +7,12 @@ import asyncio
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from adapters.settings import DatabaseSettings, QueueSettings
 from adapters.sqlalchemy import (
     SqlaAssetRepository,
     SqlaPriceRepository,
@@ -23,9 +20,10 @@ from adapters.sqlalchemy import (
     run_migrations,
 )
 from domain.model import Asset, AssetType, Currency, Exchange, JobStatus, Market
-from gateway.app import create_app, create_app_from_env
-from gateway.bootstrap import build_container, engine_options, ping_when_idle
-from gateway.container import GatewayContainer, GatewayOptions
+from gateway.app import create_app_from_env
+from gateway.bootstrap import engine_options, ping_when_idle
+from gateway.container import GatewayContainer
+from tests.support.gateway import queue_settings, running_gateway
 from tests.unit.gateway.seed import bars
 
 pytestmark = [pytest.mark.postgres, pytest.mark.sqs]
@@ -47,29 +45,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def queue_settings(endpoint: str, create: bool = True) -> QueueSettings:
-    suffix = uuid.uuid4().hex[:8]
-    return QueueSettings(
-        sqs_endpoint_url=endpoint,
-        sqs_create_queues=create,
-        backtest_queue_name=f"gw-backtest-{suffix}",
-        ingest_queue_name=f"gw-ingest-{suffix}",
-    )
-
-
-@asynccontextmanager
-async def running_gateway(
-    url: str, queues: QueueSettings
-) -> AsyncIterator[tuple[httpx.AsyncClient, GatewayContainer]]:
-    async with build_container(
-        DatabaseSettings(database_url=url), queues, GatewayOptions()
-    ) as container:
-        app = create_app(container)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client, container
 
 
 async def seed_tickers(container: GatewayContainer) -> list[str]:
