@@ -66,10 +66,14 @@ class IngestMacro:
         if not command.dry_run:
             await self._repos.macro.upsert_series(list(catalog.values()))
         codes = command.series or sorted(catalog)
+        # Who wrote each stored series, read once for the run rather than once per series.
+        stored_sources = {s.code: s.source for s in await self._repos.macro.list_series()}
         counts = {"series_ok": 0, "series_failed": 0, "rows_written": 0}
         for code in codes:
             try:
-                written = await self._ingest_series(code, command, recorder)
+                written = await self._ingest_series(
+                    code, command, recorder, stored_sources.get(code)
+                )
             except NotFound as exc:
                 recorder.fail(code, str(exc) or "unknown series")
                 counts["series_failed"] += 1
@@ -85,10 +89,15 @@ class IngestMacro:
         report_finished(self._telemetry, run)
         return run
 
-    async def _ingest_series(self, code: str, command: UpdateMacro, recorder: RunRecorder) -> int:
+    async def _ingest_series(
+        self,
+        code: str,
+        command: UpdateMacro,
+        recorder: RunRecorder,
+        stored_source: str | None,
+    ) -> int:
         stored = await self._repos.macro.read_observations(code)
         source = self._provider.name
-        stored_source = await self._stored_source(code)
         if not stored.empty and stored_source != source:
             history = await self._provider.fetch(code, None)
             recorder.note_source_changed(code, stored_source, source, subject_key="series")
@@ -104,10 +113,6 @@ class IngestMacro:
         if changed.empty or command.dry_run:
             return len(changed)
         return await self._repos.macro.upsert_observations(code, changed, source)
-
-    async def _stored_source(self, code: str) -> str | None:
-        series = await self._repos.macro.get_series(code)
-        return series.source if series is not None else None
 
 
 def _new_or_revised(stored: pd.DataFrame, fetched: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from domain.errors import NotFound, StorageUnavailable
 from domain.model import MacroSeries
 from gateway.deps import Container
 from gateway.problems import problem_docs
-from gateway.routers.market import End, Start, check_range
+from gateway.routers.market import CONSISTENT_READ_ATTEMPTS, End, Start, check_range
 from gateway.schemas import (
     FastJSONResponse,
     ListOf,
@@ -73,10 +73,6 @@ async def observations(
     )
 
 
-# Reading again when the series changed provider meanwhile: a few times, then the client retries.
-_CONSISTENT_READ_ATTEMPTS = 3
-
-
 async def _labelled_observations(
     container: Container, code: str, start: date | None, end: date | None
 ) -> tuple[MacroSeries, pd.DataFrame]:
@@ -85,7 +81,7 @@ async def _labelled_observations(
     before (a change of provider replaces the whole history in one transaction)."""
     macro = container.repositories.macro
     series = await macro.get_series(code)
-    for _ in range(_CONSISTENT_READ_ATTEMPTS):
+    for _ in range(CONSISTENT_READ_ATTEMPTS):
         if series is None:
             raise NotFound(f"macro series {code!r} does not exist")
         frame = await macro.read_observations(code, start, end)

@@ -214,8 +214,8 @@ def _not_modified(
     return unchanged
 
 
-# Reading the bars again when a write lands in between: a few times, then the client retries.
-_CONSISTENT_READ_ATTEMPTS = 3
+# Reading again when a write lands in between: a few times, then the client retries.
+CONSISTENT_READ_ATTEMPTS = 3
 
 
 async def _series_pieces(
@@ -237,7 +237,7 @@ async def _series_pieces(
     found = [cache.get(k) for k in keys]
     misses = [i for i, piece in enumerate(found) if piece is None]
     metrics.price_series.labels("cache").inc(len(found) - len(misses))
-    for _ in range(_CONSISTENT_READ_ATTEMPTS):
+    for _ in range(CONSISTENT_READ_ATTEMPTS):
         if not misses:
             return [piece for piece in found if piece is not None], keys
         metrics.price_series.labels("read").inc(len(misses))
