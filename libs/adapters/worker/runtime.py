@@ -116,7 +116,7 @@ class Outcome:
     RELEASED_FOR_RESTART = "released_for_restart"
 
 
-# Pauses between attempts of a handler inside its lease: 1, 2, 4, 8, 8 … seconds (± jitter).
+# Pauses between attempts of a handler inside its lease: steps of 1, 2, 4, 8, 8 … seconds.
 INLINE_RETRY_BASE_S = 1.0
 INLINE_RETRY_MAX_S = 8.0
 

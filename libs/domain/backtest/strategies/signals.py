@@ -67,6 +67,7 @@ def momentum(ctx: SignalContext, params: MomentumParams) -> np.ndarray:
 
 
 def rankable(ctx: SignalContext, valid: np.ndarray, safe: int | None) -> np.ndarray:
+    """``valid`` without the safe asset's column: it takes the rest, it is never ranked."""
     if safe is not None:
         valid = valid.copy()
         valid[:, safe] = False
