@@ -3,8 +3,8 @@
 Every catalog strategy runs on a 20-asset × 30-year and a 200-asset × 25-year daily panel
 (synthetic one-factor GBM with fixed seeds, bench/engine_panels.py), monthly rebalancing, 5 bp
 fees, a benchmark column, full run: panel preparation, weights, NAV, metrics and analytics.
-``records_ms`` is the extra time to format the weight records as JSON-ready dicts (built
-lazily on first access of ``outcome.weights``). ``peak_mb`` is the engine's peak allocation
+``records_ms`` is the extra time to format the trade records as JSON-ready dicts (built
+lazily on first access of ``outcome.trades``). ``peak_mb`` is the engine's peak allocation
 (tracemalloc) beside ``panel_mb``.
 
 The floor, in the same run: ``numpy_floor`` records time a plain numpy sketch of the original
@@ -109,7 +109,7 @@ def bench_ours(prices: pd.DataFrame) -> list[dict[str, Any]]:
         )
         median_ms, outcome = _time(lambda spec=spec: run_backtest(spec, data), repeats)
         started = time.perf_counter()
-        n_records = len(outcome.weights)
+        n_records = len(outcome.trades)
         records_ms = (time.perf_counter() - started) * 1e3
         records.append(
             {

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +30,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_before_delay,
+    wait_exponential,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
 
 from domain.errors import PermanentFailure, RestartRequired, RetryableError
 from domain.messages import RunBacktest, UpdateMacro, UpdatePrices, parse_message
@@ -106,11 +116,25 @@ class Outcome:
     RELEASED_FOR_RESTART = "released_for_restart"
 
 
-def backoff_delay(receive_count: int, base_s: float, max_s: float, rng: random.Random) -> int:
-    """Exponential backoff with "equal jitter": half the step fixed, half random, so retries of
-    a burst of failures spread out but never come back sooner than half the step."""
-    step = min(max_s, base_s * 2.0 ** max(receive_count - 1, 0))
-    return min(MAX_VISIBILITY_S, round(step / 2 + rng.uniform(0, step / 2)))
+# Pauses between attempts of a handler inside its lease: steps of 1, 2, 4, 8, 8 … seconds.
+INLINE_RETRY_BASE_S = 1.0
+INLINE_RETRY_MAX_S = 8.0
+
+
+def equal_jitter_backoff(base_s: float, max_s: float) -> wait_base:
+    """The worker's one retry policy: attempt ``n`` waits half of ``step = min(max_s, base_s ·
+    2^(n-1))`` plus a uniform draw from the other half ("equal jitter"), so retries of a burst of
+    failures spread out but never come back sooner than half the step."""
+    half_step = wait_exponential(multiplier=base_s / 2, max=max_s / 2)
+    return half_step + wait_random_exponential(multiplier=base_s / 2, max=max_s / 2)
+
+
+def backoff_delay(receive_count: int, base_s: float, max_s: float) -> int:
+    """Whole seconds a message stays invisible after its ``receive_count``-th delivery failed:
+    ``equal_jitter_backoff`` at that attempt, within SQS's visibility limit."""
+    attempt = RetryCallState(Retrying(), fn=None, args=(), kwargs={})
+    attempt.attempt_number = max(receive_count, 1)
+    return min(MAX_VISIBILITY_S, round(equal_jitter_backoff(base_s, max_s)(attempt)))
 
 
 class Worker:
@@ -124,14 +148,12 @@ class Worker:
         *,
         clock: Clock | None = None,
         metrics: WorkerMetrics | None = None,
-        rng: random.Random | None = None,
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
         self.settings = settings or WorkerSettings()
         self.clock = clock  # kept for handlers built around the worker; timing uses monotonic
         self._metrics = metrics
-        self._rng = rng or random.Random()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stop: asyncio.Event | None = None
         self._restart: RestartRequired | None = None
@@ -296,37 +318,39 @@ class Worker:
     async def _call_with_inline_retries(
         self, handler: Handler, message: Message, context: MessageContext
     ) -> None:
-        deadline = time.monotonic() + self.settings.inline_retry_s
-        attempt = 0
-        while True:
-            try:
-                await handler(message, context)
-                return
-            except RestartRequired:
-                raise  # retrying with what this process holds cannot succeed
-            except RetryableError as exc:
-                attempt += 1
-                pause = min(2.0 ** (attempt - 1), 8.0) * (0.5 + self._rng.random() / 2)
-                if time.monotonic() + pause > deadline:
-                    raise
-                logger.info(
-                    "retrying within the lease",
-                    extra={
-                        "message_id": context.message_id,
-                        "type": message.type,
-                        "attempt": attempt,
-                        "reason": str(exc),
-                        "pause_s": round(pause, 2),
-                    },
-                )
-                await asyncio.sleep(pause)
+        """Retry a ``RetryableError`` inside the lease while the next attempt still starts
+        within ``inline_retry_s``; ``RestartRequired`` is never retried here, since retrying
+        with what this process holds cannot succeed."""
+
+        def log_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            logger.info(
+                "retrying within the lease",
+                extra={
+                    "message_id": context.message_id,
+                    "type": message.type,
+                    "attempt": state.attempt_number,
+                    "reason": str(error),
+                    "pause_s": round(state.upcoming_sleep, 2),
+                },
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(RetryableError)
+            & retry_if_not_exception_type(RestartRequired),
+            wait=equal_jitter_backoff(INLINE_RETRY_BASE_S, INLINE_RETRY_MAX_S),
+            stop=stop_before_delay(self.settings.inline_retry_s),
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        await retrying(handler, message, context)
 
     async def _retry(
         self, heartbeat: asyncio.Task[None], received: ReceivedMessage, outcome: str, detail: str
     ) -> tuple[str, str | None]:
         await self._stop_heartbeat(heartbeat)
         delay = backoff_delay(
-            received.receive_count, self.settings.retry_base_s, self.settings.retry_max_s, self._rng
+            received.receive_count, self.settings.retry_base_s, self.settings.retry_max_s
         )
         await self._settle(self.queue.release(received, delay), received)
         return outcome, f"{detail} (retry in {delay}s)"

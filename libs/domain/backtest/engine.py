@@ -12,10 +12,10 @@ import pandas as pd
 from pydantic import ValidationError
 
 from domain.backtest.errors import UnrunnableBacktest
-from domain.backtest.metrics import Calendar, analytics, compute_metrics, drawdown_episodes
+from domain.backtest.metrics import Periods, analytics, compute_metrics, drawdown_episodes
 from domain.backtest.panel import (
     Panel,
-    SessionCalendar,
+    SessionIndex,
     asof,
     cash_growth,
     repair_columns,
@@ -56,12 +56,12 @@ class MarketData:
 class BacktestOutcome:
     """What a backtest produced.
 
-    ``weights``: one JSON-ready record per trade (execution ``date``, ``decision_date``, target
-    ``weights`` and pre-trade ``drifted`` weights of the assets held, ``cash``, ``turnover``,
-    ``fee``, ``trigger``), built on first access from the arrays the engine computed (formatting
-    200 assets × 360 trades into dicts costs more than the backtest itself). ``turnover`` and
-    ``fees`` align with it; ``target_weights`` / ``drifted_weights`` are the raw matrices
-    (trades × ``labels``)."""
+    ``trades``: the trade log, one JSON-ready record per trade (execution ``date``,
+    ``decision_date``, target ``weights`` and pre-trade ``drifted`` weights of the assets held,
+    ``cash``, ``turnover``, ``fee``, ``trigger``), built on first access by ``records`` from the
+    arrays the engine computed (formatting 200 assets × 360 trades into dicts costs more than
+    the backtest itself). ``turnover`` and ``fees`` align with it; ``target_weights`` /
+    ``drifted_weights`` are the raw matrices (trades × ``labels``)."""
 
     nav: pd.Series
     benchmark_nav: pd.Series | None
@@ -77,10 +77,10 @@ class BacktestOutcome:
     _cache: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def weights(self) -> list[dict[str, Any]]:
-        if "weights" not in self._cache:
-            self._cache["weights"] = self.records() if self.records is not None else []
-        return self._cache["weights"]
+    def trades(self) -> list[dict[str, Any]]:
+        if "trades" not in self._cache:
+            self._cache["trades"] = self.records() if self.records is not None else []
+        return self._cache["trades"]
 
 
 def strategy_definition(spec: BacktestSpec) -> tuple[StrategyDefinition, Any]:
@@ -203,7 +203,7 @@ def _build_panel(spec: BacktestSpec, data: MarketData) -> Panel:
         cash_growth=cash_growth(data.risk_free, dates),
         benchmark=benchmark,
         base_currency=base,
-        calendar=SessionCalendar.of(dates),
+        session_index=SessionIndex.of(dates),
     )
 
 
@@ -235,7 +235,7 @@ def _weight_maps(labels: np.ndarray, matrix: np.ndarray) -> list[dict[str, float
     return [dict(zip(names[a:b], values[a:b], strict=True)) for a, b in itertools.pairwise(bounds)]
 
 
-def _records(panel: Panel, sim: Simulation) -> list[dict[str, Any]]:
+def _trades(panel: Panel, sim: Simulation) -> list[dict[str, Any]]:
     """One JSON-ready record per trade; weights list only the assets held (> 0)."""
     schedule = sim.schedule
     labels = np.array(panel.labels, dtype=object)
@@ -271,8 +271,7 @@ def run_backtest(spec: BacktestSpec, data: MarketData) -> BacktestOutcome:
     """Run one backtest. Pure: no I/O, inputs are never mutated."""
     definition, params = strategy_definition(spec)
     panel = _build_panel(spec, data)
-    calendar = panel.calendar
-    month = None if calendar is None else calendar.month
+    month = None if panel.session_index is None else panel.session_index.month
     decisions = decision_sessions(panel.dates, panel.start_idx, spec.rebalance, month)
     lag = 1 if spec.execution == "next_close" else 0
     last = len(panel.dates) - 1
@@ -284,7 +283,7 @@ def run_backtest(spec: BacktestSpec, data: MarketData) -> BacktestOutcome:
         first_valid=panel.first_valid,
         cash_growth=panel.cash_growth,
         decisions=decisions,
-        calendar=panel.calendar,
+        session_index=panel.session_index,
     )
     lookback = ctx.months_back(definition.lookback_months(params))
     if not ctx.listed_since(lookback).any():
@@ -312,11 +311,12 @@ def run_backtest(spec: BacktestSpec, data: MarketData) -> BacktestOutcome:
 
 def _outcome(spec: BacktestSpec, panel: Panel, sim: Simulation) -> BacktestOutcome:
     window = panel.dates[panel.start_idx :]
-    fields = panel.calendar
-    if fields is None:
-        cal = Calendar.of(window)
-    else:  # tz-naive: the same fields, already computed for the panel
-        cal = Calendar.of(window, fields.day[panel.start_idx :], fields.month[panel.start_idx :])
+    sessions = panel.session_index
+    if sessions is None:
+        periods = Periods.of(window)
+    else:  # tz-naive: the same day and month numbers, already computed for the panel
+        start = panel.start_idx
+        periods = Periods.of(window, sessions.day[start:], sessions.month[start:])
     growth = panel.cash_growth[panel.start_idx :]
     cash_returns = growth[1:] / growth[:-1] - 1.0
     bench_nav = None
@@ -329,7 +329,7 @@ def _outcome(spec: BacktestSpec, panel: Panel, sim: Simulation) -> BacktestOutco
     episodes = drawdown_episodes(sim.nav)
     metrics = compute_metrics(
         sim.nav,
-        cal,
+        periods,
         cash_returns,
         bench_nav,
         turnover=turnover,
@@ -344,9 +344,9 @@ def _outcome(spec: BacktestSpec, panel: Panel, sim: Simulation) -> BacktestOutco
         labels=panel.labels,
         target_weights=sim.schedule.targets,
         drifted_weights=sim.drifted,
-        records=lambda: _records(panel, sim),
+        records=lambda: _trades(panel, sim),
         metrics=metrics,
-        analytics=analytics(sim.nav, cal, episodes),
+        analytics=analytics(sim.nav, periods, episodes),
         turnover=sim.turnover.tolist(),
         fees=sim.fees.tolist(),
         base_currency=panel.base_currency,

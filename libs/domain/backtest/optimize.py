@@ -27,7 +27,7 @@ _KKT_TOLERANCE = 1e-13
 # sessions × assets) — and never more than the panel holds — so the engine's memory stays a
 # small multiple of the panel's whatever its size. Half a megabyte per temporary: larger ones
 # are fresh pages from the kernel each time (page faults cost more than the arithmetic; 20-asset
-# moments took twice as long with 1.2 MB chunks), smaller ones pay numpy's per-call overhead.
+# moments take twice as long with 1.2 MB chunks), smaller ones pay numpy's per-call overhead.
 _CHUNK_ELEMENTS = 65_536
 _MIN_CHUNK_ELEMENTS = 50_000
 # …but at least this many decisions per chunk: on wide universes one decision's window is

@@ -17,15 +17,17 @@ from domain.model import Currency
 RATE_DAY_BASIS = 360.0
 
 
-# Months of calendar kept before the panel's first session for month arithmetic: the longest
+# Month starts kept before the panel's first session for month arithmetic: the longest
 # lookback plus skip (60 + 12 months) and more.
 _MONTHS_BEFORE = 120
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SessionCalendar:
-    """Integer calendar fields of each session (tz-naive dates only), computed once per panel so
-    that month arithmetic and period ends need no datetime conversion per call."""
+class SessionIndex:
+    """The panel's sessions as integers (tz-naive dates only): day and month number of each
+    session, computed once per panel so that month arithmetic and period ends need no datetime
+    conversion per call. Integer arithmetic and searches here replace ``pd.DateOffset`` on the
+    hot path of every strategy; ``tests/unit/engine/test_fast_paths.py`` holds them to it."""
 
     stamps: np.ndarray  # int64 in the index's unit
     day: np.ndarray  # days since 1970-01-01 (floor)
@@ -35,7 +37,7 @@ class SessionCalendar:
     first_month: int
 
     @classmethod
-    def of(cls, dates: pd.DatetimeIndex) -> SessionCalendar | None:
+    def of(cls, dates: pd.DatetimeIndex) -> SessionIndex | None:
         if dates.tz is not None or len(dates) == 0:
             return None
         values = dates.values
@@ -81,9 +83,10 @@ class Panel:
     """Prices of the universe on the union calendar of its markets, in the base currency.
 
     ``prices`` is forward-filled (a holiday in one market carries its last close); before an
-    asset's first bar (or the first FX quote it needs) it holds a placeholder (see fill_prices). ``first_valid[j]`` is the
-    first session where asset ``j`` has a price (``n_days`` if never). ``cash_growth`` is the
-    cumulative growth of one unit of cash (1.0 on the first session).
+    asset's first bar (or the first FX quote it needs) it holds a placeholder (see
+    ``repair_columns``). ``first_valid[j]`` is the first session where asset ``j`` has a price
+    (``n_days`` if never). ``cash_growth`` is the cumulative growth of one unit of cash (1.0 on
+    the first session).
     """
 
     dates: pd.DatetimeIndex
@@ -94,7 +97,7 @@ class Panel:
     cash_growth: np.ndarray
     benchmark: np.ndarray | None
     base_currency: Currency | None
-    calendar: SessionCalendar | None = None  # None for tz-aware dates (pandas does the months)
+    session_index: SessionIndex | None = None  # None for tz-aware dates (pandas does the months)
 
 
 def asof(series: pd.Series, dates: pd.DatetimeIndex) -> np.ndarray:

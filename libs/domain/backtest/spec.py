@@ -28,8 +28,9 @@ MAX_PARAM_NODES = 1000
 Ticker = Annotated[
     str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-^=_]*$")
 ]
-# Strict: lax validation reads `true` as 1 and `"5"` as 5, so `"universe": [true]` named asset 1
-# and `"fee_bps": true` charged 1 bp. Numeric strings stay tickers (KRX codes are digits).
+# Strict: lax validation would read `true` as 1 and `"5"` as 5, so `"universe": [true]` would
+# name asset 1 and `"fee_bps": true` charge 1 bp. Numeric strings stay tickers (KRX codes are
+# digits).
 AssetId = Annotated[int, Strict(), Field(ge=1, le=MAX_ASSET_ID)]
 Number = Annotated[float, Strict()]
 AssetRef = Ticker | AssetId

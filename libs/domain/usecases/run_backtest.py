@@ -115,7 +115,7 @@ class RunBacktestJob:
                 benchmark=_series_json(outcome.benchmark_nav)
                 if outcome.benchmark_nav is not None
                 else None,
-                weights=outcome.weights,
+                weights=outcome.trades,
                 analytics={**outcome.analytics, "universe": labels},
                 created_at=self._clock.now(),
             )

@@ -50,18 +50,16 @@ def test_prices_after_a_decision_never_change_that_decision(
     prices = synthetic(900, ["A", "B", "C", "D", "E"], seed=3)
     spec = spec_of(strategy, list(prices.columns), "2011-01-03", "2013-06-28", params=params)
     base = run_backtest(spec, market(prices))
-    decision = base.weights[10]["decision_date"]
+    decision = base.trades[10]["decision_date"]
     shocked = prices.copy()
     later = shocked.index > pd.Timestamp(decision)
     shocked.loc[later] *= np.random.default_rng(1).uniform(0.3, 3.0, size=shocked.loc[later].shape)
 
     perturbed = run_backtest(spec, market(shocked))
 
-    assert [r["weights"] for r in perturbed.weights[:11]] == [
-        r["weights"] for r in base.weights[:11]
-    ]
+    assert [r["weights"] for r in perturbed.trades[:11]] == [r["weights"] for r in base.trades[:11]]
     # The shock does reach the later decisions (the test would prove nothing otherwise).
-    later_weights = zip(perturbed.weights[11:], base.weights[11:], strict=True)
+    later_weights = zip(perturbed.trades[11:], base.trades[11:], strict=True)
     assert any(p["weights"] != b["weights"] for p, b in later_weights)
 
 
@@ -70,7 +68,7 @@ def test_next_close_executes_one_session_after_the_decision_and_same_close_at_it
     dates = list(prices.index)
     for execution, lag in (("next_close", 1), ("same_close", 0)):
         spec = spec_of("equal_weight", ["A", "B"], "2010-01-04", "2011-01-31", execution=execution)
-        records = run_backtest(spec, market(prices)).weights
+        records = run_backtest(spec, market(prices)).trades
         for record in records:
             decided = dates.index(pd.Timestamp(record["decision_date"]))
             assert dates[decided + lag] == pd.Timestamp(record["date"])
@@ -124,8 +122,8 @@ def test_ties_are_broken_by_label_whatever_the_column_order() -> None:
     spec = spec_of("momentum", ["B", "A", "C"], "2011-01-03", "2012-05-31", params={"top_n": 1})
     reordered = spec.model_copy(update={"universe": ["C", "A", "B"]})
 
-    one = run_backtest(spec, market(prices)).weights
-    other = run_backtest(reordered, market(prices[["C", "A", "B"]])).weights
+    one = run_backtest(spec, market(prices)).trades
+    other = run_backtest(reordered, market(prices[["C", "A", "B"]])).trades
 
     assert [r["weights"] for r in one] == [r["weights"] for r in other]
     assert all("B" not in r["weights"] for r in one)
@@ -148,7 +146,7 @@ def test_when_no_asset_beats_cash_dual_momentum_holds_the_safe_asset() -> None:
         "2012-06-29",
         params={"safe_asset": "BND", "top_n": 1},
     )
-    records = run_backtest(spec, market(prices)).weights
+    records = run_backtest(spec, market(prices)).trades
     assert all(r["weights"] == {"BND": 1.0} for r in records)
 
 
@@ -161,7 +159,7 @@ def test_when_no_asset_qualifies_and_there_is_no_safe_asset_the_portfolio_is_all
         "dual_momentum", ["A", "B"], "2011-03-01", "2012-06-29", params={"variant": variant}
     )
     outcome = run_backtest(spec, market(prices))
-    assert all(r["weights"] == {} and r["cash"] == 1.0 for r in outcome.weights)
+    assert all(r["weights"] == {} and r["cash"] == 1.0 for r in outcome.trades)
     assert outcome.nav.iloc[-1] == pytest.approx(outcome.nav.iloc[0])
 
 
@@ -222,7 +220,7 @@ def test_absolute_band_rebalances_between_calendar_dates_when_a_weight_drifts() 
         params={"weights": {"UP": 0.5, "FLAT": 0.5}},
         rebalance_band={"absolute": 0.05},
     )
-    records = run_backtest(spec, market(prices)).weights
+    records = run_backtest(spec, market(prices)).trades
     bands = [r for r in records if r["trigger"] == "band"]
     assert len(bands) >= 3
     assert all(abs(r["drifted"]["UP"] - 0.5) > 0.05 for r in bands)
@@ -232,9 +230,9 @@ def test_minimum_fee_is_charged_per_trade() -> None:
     prices = synthetic(300, ["A", "B"])
     spec = spec_of("equal_weight", ["A", "B"], "2010-01-04", "2010-12-31", min_fee=5.0)
     outcome = run_backtest(spec, market(prices))
-    first = outcome.weights[0]
+    first = outcome.trades[0]
     assert first["fee"] == pytest.approx(10.0)  # two purchases at the minimum
-    assert all(r["fee"] >= 5.0 for r in outcome.weights)
+    assert all(r["fee"] >= 5.0 for r in outcome.trades)
 
 
 def test_universe_of_asset_ids_uses_the_loaders_column_labels_in_order() -> None:
@@ -249,4 +247,4 @@ def test_universe_of_asset_ids_uses_the_loaders_column_labels_in_order() -> None
     )
     outcome = run_backtest(spec, market(prices))
     assert outcome.labels == ("SPY", "TLT")
-    assert outcome.weights[0]["weights"] == {"SPY": 1.0}
+    assert outcome.trades[0]["weights"] == {"SPY": 1.0}

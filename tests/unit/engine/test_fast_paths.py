@@ -4,61 +4,44 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.backtest.engine import decision_sessions
-from domain.backtest.metrics import quantile
-from domain.backtest.panel import SessionCalendar, asof, repair_columns
+from domain.backtest.metrics import skew_and_kurtosis
+from domain.backtest.panel import SessionIndex, asof, repair_columns
 from domain.backtest.simulate import holdings_value
-from domain.backtest.strategies import first_n_stable, months_earlier, window_sums
+from domain.backtest.strategies import SignalContext
+from domain.backtest.strategies.kernels import first_n_stable, window_sums
 
 SECONDS_1900_TO_2100 = (-2_208_988_800, 4_102_444_800)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
-    seconds=st.lists(st.integers(*SECONDS_1900_TO_2100), min_size=1, max_size=50),
-    months=st.integers(1, 72),
-    unit=st.sampled_from(["s", "ms", "us", "ns"]),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(4, 400),
+    scale=st.sampled_from([1e-4, 0.01, 1.0]),
+    heavy_tails=st.booleans(),
 )
-def test_months_earlier_is_pandas_date_offset(seconds: list[int], months: int, unit: str) -> None:
-    # Month ends, leap days and times of day (before 1970 too) are where a shortcut would slip.
-    extra = [
-        "2000-02-29 13:05:00",
-        "1999-03-31 00:00:00",
-        "1969-12-31 23:59:59",
-        "2024-05-31 00:00:01",
-    ]
-    stamps = pd.DatetimeIndex(
-        list(pd.to_datetime(seconds, unit="s")) + list(pd.to_datetime(extra))
-    ).as_unit(unit)
-
-    expected = (stamps - pd.DateOffset(months=months)).values
-
-    got = months_earlier(stamps.values, months)
-    assert got.dtype == expected.dtype
-    np.testing.assert_array_equal(got, expected)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    values=st.lists(
-        st.floats(-1.0, 1.0, allow_nan=False) | st.sampled_from([0.0, 0.01, -0.01]),
-        min_size=1,
-        max_size=80,
-    ),
-    q=st.floats(0.0, 1.0) | st.sampled_from([0.05, 1.0 - 0.95, 0.5]),
-    nan=st.booleans(),
-)
-def test_single_quantile_is_numpy_quantile_bit_for_bit(
-    values: list[float], q: float, nan: bool
+def test_skew_and_kurtosis_by_products_are_scipy_bias_corrected_moments(
+    seed: int, n: int, scale: float, heavy_tails: bool
 ) -> None:
-    x = np.array(values + ([float("nan")] if nan else []))
+    rng = np.random.default_rng(seed)
+    draws = rng.standard_t(3, n) if heavy_tails else rng.normal(0.0, 1.0, n)
+    x = 0.0003 + scale * draws
 
-    got, expected = quantile(x.copy(), q), float(np.quantile(x, q))
+    skew, kurt = skew_and_kurtosis(x)
 
-    assert got == expected or (np.isnan(got) and np.isnan(expected))
+    assert skew == pytest.approx(scipy.stats.skew(x, bias=False), rel=1e-9, abs=1e-12)
+    assert kurt == pytest.approx(scipy.stats.kurtosis(x, bias=False), rel=1e-9, abs=1e-12)
+
+
+def test_skew_and_kurtosis_are_undefined_below_four_returns_or_without_variance() -> None:
+    assert all(np.isnan(v) for v in skew_and_kurtosis(np.array([0.01, -0.02, 0.03])))
+    assert all(np.isnan(v) for v in skew_and_kurtosis(np.full(10, 0.25)))
 
 
 def _reference_repair(prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,24 +159,50 @@ def test_first_n_by_partition_is_the_head_of_a_stable_sort(
     months=st.integers(1, 72),
     unit=st.sampled_from(["s", "us", "ns"]),
 )
-def test_session_calendar_months_back_is_a_search_for_the_date_offset(
+def test_session_index_months_back_is_a_search_for_the_date_offset(
     seconds: list[int], months: int, unit: str
 ) -> None:
     dates = pd.DatetimeIndex(pd.to_datetime(sorted(seconds), unit="s")).as_unit(unit)
     sessions = np.arange(len(dates))
     expected = dates.searchsorted(dates - pd.DateOffset(months=months), side="right") - 1
 
-    calendar = SessionCalendar.of(dates)
+    index = SessionIndex.of(dates)
 
-    assert calendar is not None
+    assert index is not None
     months_since_1970 = dates.values.astype("datetime64[M]").astype(np.int64)
-    np.testing.assert_array_equal(calendar.month, months_since_1970)
-    got = calendar.months_back(sessions, months)
+    np.testing.assert_array_equal(index.month, months_since_1970)
+    got = index.months_back(sessions, months)
     assert got is not None
     np.testing.assert_array_equal(got, expected)
-    per_session = calendar.months_back(sessions, np.full(len(sessions), months))
+    per_session = index.months_back(sessions, np.full(len(sessions), months))
     assert per_session is not None
     np.testing.assert_array_equal(per_session, expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seconds=st.lists(st.integers(*SECONDS_1900_TO_2100), min_size=1, max_size=100, unique=True),
+    months=st.integers(1, 240),  # past the session index's reach too: the pandas fallback
+)
+def test_signal_context_months_back_is_the_same_with_or_without_the_session_index(
+    seconds: list[int], months: int
+) -> None:
+    dates = pd.DatetimeIndex(pd.to_datetime(sorted(seconds), unit="s"))
+    sessions = np.arange(len(dates))
+    fields = {
+        "dates": dates,
+        "labels": ("A",),
+        "prices": np.ones((len(dates), 1)),
+        "first_valid": np.zeros(1, dtype=np.intp),
+        "cash_growth": np.ones(len(dates)),
+        "decisions": sessions,
+    }
+    indexed = SignalContext(**fields, session_index=SessionIndex.of(dates))
+    plain = SignalContext(**fields)
+    expected = dates.searchsorted(dates - pd.DateOffset(months=months), side="right") - 1
+
+    np.testing.assert_array_equal(indexed.months_back(months), expected)
+    np.testing.assert_array_equal(plain.months_back(months), expected)
 
 
 @settings(max_examples=40, deadline=None)
@@ -202,7 +211,7 @@ def test_session_calendar_months_back_is_a_search_for_the_date_offset(
     n_assets=st.sampled_from([1, 3, 32, 33, 60]),  # both sides of the gather / mat-vec switch
     n_days=st.integers(5, 200),
 )
-def testholdings_value_is_the_plain_sum_of_units_times_prices(
+def test_holdings_value_is_the_plain_sum_of_units_times_prices(
     seed: int, n_assets: int, n_days: int
 ) -> None:
     rng = np.random.default_rng(seed)

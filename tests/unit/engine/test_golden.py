@@ -60,7 +60,7 @@ def test_late_listed_asset_joins_without_shortening_the_backtest() -> None:
     outcome = run_backtest(spec, market(prices))
 
     assert outcome.nav.index[0].year == 2003
-    first_with_gld = next(r for r in outcome.weights if "GLD" in r["weights"])
+    first_with_gld = next(r for r in outcome.trades if "GLD" in r["weights"])
     assert "2004-11-30" <= first_with_gld["decision_date"] <= "2004-12-31"
     assert first_with_gld["weights"] == pytest.approx({"SPY": 1 / 3, "TLT": 1 / 3, "GLD": 1 / 3})
-    assert all(set(r["weights"]) == {"SPY", "TLT"} for r in outcome.weights[:20])
+    assert all(set(r["weights"]) == {"SPY", "TLT"} for r in outcome.trades[:20])

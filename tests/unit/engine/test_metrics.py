@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from domain.backtest.metrics import Calendar, analytics, compute_metrics
+from domain.backtest.metrics import Periods, analytics, compute_metrics
 
 
 def _metrics(
@@ -15,7 +15,7 @@ def _metrics(
     values = np.array(nav, dtype=float)
     return compute_metrics(
         values,
-        Calendar.of(dates),
+        Periods.of(dates),
         np.zeros(len(values) - 1),
         None if bench is None else np.array(bench, dtype=float),
         turnover=0.0,
@@ -38,7 +38,7 @@ def test_drawdown_depth_and_duration_follow_the_worst_peak_to_recovery() -> None
     # Episodes: Mon→Thu (3 days) and Fri→Tue over a weekend (4 days): the longest counts.
     assert metrics["max_drawdown_duration_days"] == (dates[6] - dates[4]).days
 
-    drawdowns = analytics(np.array(nav), Calendar.of(dates))["drawdowns"]
+    drawdowns = analytics(np.array(nav), Periods.of(dates))["drawdowns"]
     assert [d["depth"] for d in drawdowns] == pytest.approx([80 / 105 - 1, -0.1])
     assert drawdowns[0]["peak"] == "2021-01-08" and drawdowns[0]["trough"] == "2021-01-11"
     assert drawdowns[1]["recovery"] == "2021-01-07" and drawdowns[1]["sessions_to_trough"] == 1
@@ -74,7 +74,7 @@ def test_monthly_and_yearly_figures_come_from_month_end_navs() -> None:
     assert metrics["best_year"] == pytest.approx(0.10)
     assert metrics["worst_year"] == pytest.approx(108.9 / 110.0 - 1.0)
 
-    table = analytics(np.array(nav), Calendar.of(dates))["monthly_returns"]
+    table = analytics(np.array(nav), Periods.of(dates))["monthly_returns"]
     assert table[1]["year"] == 2021
     assert table[1]["months"][:3] == pytest.approx([-0.1, 0.1, 0.0])
     assert table[1]["months"][3] is None

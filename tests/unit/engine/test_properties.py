@@ -64,7 +64,7 @@ def test_long_only_weights_sum_to_at_most_one_and_nav_stays_positive(
     strategy: str, params: dict[str, object], prices: pd.DataFrame, fee: float
 ) -> None:
     outcome = run_backtest(_spec(prices, strategy, params, fee), market(prices))
-    for record in outcome.weights:
+    for record in outcome.trades:
         weights = np.array(list(record["weights"].values()))
         assert (weights >= 0).all()
         assert weights.sum() <= 1.0 + 1e-9
