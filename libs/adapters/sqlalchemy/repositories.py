@@ -19,8 +19,6 @@ from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, tu
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.memory.repositories import decode_cursor, encode_cursor, normalize_observations
-from adapters.memory.repositories import observations_frame as _observations_frame
 from adapters.sqlalchemy.coltypes import UTCDateTime
 from adapters.sqlalchemy.errors import read_only, transaction
 from adapters.sqlalchemy.prices import SqlaPriceRepository
@@ -33,7 +31,7 @@ from adapters.sqlalchemy.tables import (
     macro_series,
     portfolios,
 )
-from domain.errors import Conflict, InvalidRequest, NotFound
+from domain.errors import Conflict, NotFound
 from domain.model import (
     INGESTION_RUN_MUTABLE_FIELDS,
     Asset,
@@ -53,6 +51,8 @@ from domain.model import (
     RunStatus,
     RunTrigger,
 )
+from domain.observations import normalize_observations, observations_frame
+from domain.pagination import cursor_parts, encode_cursor
 from domain.ports import Repositories
 
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
@@ -65,19 +65,12 @@ def dialect_insert(connection: AsyncConnection, table: Any) -> postgresql.Insert
     return sqlite.insert(table)
 
 
-def _cursor(cursor: str, n: int) -> builtins.list[Any]:
-    parts = decode_cursor(cursor)
-    if len(parts) != n:
-        raise InvalidRequest("malformed cursor", [{"field": "cursor", "message": "wrong shape"}])
-    return parts
-
-
 def _newest_first_page(
     stmt: Select[Any], at: Any, ident: Any, limit: int, cursor: str | None
 ) -> Select[Any]:
     """Order newest first by (at, id) and continue strictly after the cursor's row."""
     if cursor is not None:
-        stamp, last_id = _cursor(cursor, 2)
+        stamp, last_id = cursor_parts(cursor, 2)
         after_at, after_id = datetime.fromisoformat(stamp), uuid.UUID(last_id)
         stmt = stmt.where(or_(at < after_at, and_(at == after_at, ident < after_id)))
     return stmt.order_by(at.desc(), ident.desc()).limit(max(limit, 0) + 1)
@@ -285,7 +278,7 @@ class SqlaAssetRepository:
         after = None
         if query.cursor:
             # Outside the key range "after" is "before every id" or "after every id".
-            after = min(max(int(_cursor(query.cursor, 1)[0]), _INT32_MIN - 1), _INT32_MAX)
+            after = min(max(int(cursor_parts(query.cursor, 1)[0]), _INT32_MIN - 1), _INT32_MAX)
         async with read_only(self._engine) as conn:
             if conn.dialect.name == "postgresql":  # asyncpg directly, as in get()
                 sql, args = _list_assets_sql(query, after)
@@ -401,7 +394,7 @@ class SqlaMacroRepository:
             stmt = stmt.where(macro_observations.c.date <= end)
         async with read_only(self._engine) as conn:
             rows = [(r.date, r.value) for r in await conn.execute(stmt)]
-        return _observations_frame(rows)
+        return observations_frame(rows)
 
     async def last_dates(self) -> dict[str, date]:
         stmt = select(macro_observations.c.code, func.max(macro_observations.c.date)).group_by(
