@@ -1,9 +1,9 @@
 """SQLAlchemy Core implementations of the repository ports (PostgreSQL and SQLite).
 
 Each repository takes what differs between the databases from ``adapters.sqlalchemy.dialects``
-when it is built, so every method has one code path. Every method runs in its own transaction; status changes of jobs are single compare-and-set
-UPDATEs, so two workers can never both win a claim. Errors leave as domain errors
-(``adapters.sqlalchemy.errors``).
+when it is built, so every method has one code path. Every method runs in its own
+transaction; status changes of jobs are single compare-and-set UPDATEs, so two workers can
+never both win a claim. Errors leave as domain errors (``adapters.sqlalchemy.errors``).
 """
 
 from __future__ import annotations
