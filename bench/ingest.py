@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy import SqlaAssetRepository, SqlaPriceRepository, create_engine, migrate
-from adapters.sqlalchemy.prices import bar_records
+from adapters.sqlalchemy.bars import bar_records
 from domain.model import Asset, AssetType, Currency, Exchange, Market
 
 ASSETS = 400

@@ -23,25 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from adapters.sqs_protocol import (
+    MAX_BATCH,
+    MAX_DELAY_S,
+    MAX_LEASE_S,
+    MAX_WAIT_S,
+    DeadLetter,
+    check_range,
+)
 from domain.ports import Clock, ReceivedMessage
-
-# SQS limits, enforced here too so code tested against the fake is valid against SQS.
-MAX_BATCH = 10
-MAX_WAIT_S = 20
-MAX_LEASE_S = 12 * 60 * 60
-MAX_DELAY_S = 15 * 60
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeadLetter:
-    """A message in a dead-letter queue. ``reason`` is None when the queue's redrive policy
-    moved it (too many receives) rather than a consumer giving up on it."""
-
-    message_id: str
-    body: str
-    reason: str | None
-    receive_count: int
-    source_queue: str
 
 
 @dataclass(slots=True)
@@ -233,9 +223,3 @@ class InMemoryMessageQueue:
 
     def _wall_now(self) -> datetime:
         return self._clock.now() if self._clock is not None else datetime.now(UTC)
-
-
-def check_range(name: str, value: float, low: float, high: float) -> None:
-    """Refuse arguments SQS would refuse, so code tested on the fake is valid on SQS."""
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")

@@ -7,11 +7,9 @@ a caller mutating a frame or a spec dict never changes what is stored.
 
 from __future__ import annotations
 
-import base64
 import builtins
 import copy
 import dataclasses
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -20,10 +18,9 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from domain.errors import Conflict, InvalidRequest, NotFound
+from domain.errors import Conflict, NotFound
 from domain.model import (
     INGESTION_RUN_MUTABLE_FIELDS,
-    OBSERVATION_COLUMNS,
     Asset,
     AssetQuery,
     BacktestJob,
@@ -38,36 +35,11 @@ from domain.model import (
     empty_bars,
     normalize_bars,
 )
+from domain.observations import normalize_observations, observations_frame
+from domain.pagination import cursor_parts, encode_cursor
 from domain.ports import Repositories
 
 _ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
-
-
-def encode_cursor(*parts: Any) -> str:
-    """An opaque, URL-safe cursor from JSON-ready key parts."""
-    raw = json.dumps(list(parts), separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> list[Any]:
-    """The key parts of a cursor; a malformed cursor is a client error, not a crash."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError) as exc:
-        raise InvalidRequest(
-            "malformed cursor", [{"field": "cursor", "message": str(exc)}]
-        ) from exc
-    if not isinstance(parts, list):
-        raise InvalidRequest("malformed cursor", [{"field": "cursor", "message": "not a list"}])
-    return parts
-
-
-def _cursor_parts(cursor: str, n: int) -> list[Any]:
-    parts = decode_cursor(cursor)
-    if len(parts) != n:
-        raise InvalidRequest("malformed cursor", [{"field": "cursor", "message": "wrong shape"}])
-    return parts
 
 
 _T = TypeVar("_T")
@@ -88,7 +60,7 @@ def _page_newest_first(
     """Sort newest first by (``at``, id) and cut one page after the cursor."""
     ordered = sorted(items, key=lambda i: _newest_key(getattr(i, at), i.id), reverse=True)
     if cursor is not None:
-        stamp, ident = _cursor_parts(cursor, 2)
+        stamp, ident = cursor_parts(cursor, 2)
         after = (datetime.fromisoformat(stamp), ident)
         ordered = [i for i in ordered if _newest_key(getattr(i, at), i.id) < after]
     page = ordered[: max(limit, 0)]
@@ -155,7 +127,7 @@ class InMemoryAssetRepository:
         return found
 
     async def list(self, query: AssetQuery) -> Page[Asset]:
-        after = int(_cursor_parts(query.cursor, 1)[0]) if query.cursor else 0
+        after = int(cursor_parts(query.cursor, 1)[0]) if query.cursor else 0
         text = query.text.lower() if query.text else None
         rows = [
             a
@@ -331,29 +303,6 @@ class InMemoryMacroRepository:
 
     async def last_dates(self) -> dict[str, date]:
         return {code: max(obs) for code, obs in self._s.observations.items() if obs}
-
-
-def normalize_observations(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with ``date`` (datetime.date) and float ``value``, one row per date (last wins)."""
-    if frame.empty:
-        return observations_frame([])
-    out = frame.loc[:, list(OBSERVATION_COLUMNS)].copy()
-    out["date"] = pd.to_datetime(out["date"]).dt.date
-    out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
-    out = out.drop_duplicates(subset="date", keep="last").sort_values("date")
-    return out.reset_index(drop=True)
-
-
-def observations_frame(rows: Sequence[tuple[date, float | None]]) -> pd.DataFrame:
-    """The read shape: ``date`` objects and float ``value`` with NaN for NULL."""
-    return pd.DataFrame(
-        {
-            "date": pd.Series([r[0] for r in rows], dtype="object"),
-            "value": pd.Series(
-                [float("nan") if r[1] is None else r[1] for r in rows], dtype="float64"
-            ),
-        }
-    )
 
 
 class InMemoryJobRepository:
@@ -598,6 +547,4 @@ __all__ = [
     "InMemoryResultRepository",
     "MemoryStore",
     "build_memory_repositories",
-    "decode_cursor",
-    "encode_cursor",
 ]

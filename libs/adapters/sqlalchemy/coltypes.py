@@ -10,6 +10,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+# The range of an INTEGER key (``assets.id``, ``prices.asset_id``) on both databases: an id
+# outside it names no stored row, and PostgreSQL refuses it as a parameter.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in and out. SQLite keeps no offset, so values are stored as naive

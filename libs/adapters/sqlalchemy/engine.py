@@ -64,7 +64,7 @@ def create_engine(url: str, **overrides: Any) -> AsyncEngine:
         "connect_args": {
             "timeout": CONNECT_TIMEOUT_S,
             "command_timeout": 300,
-            # Room for a 100-asset price stage table in memory (adapters.sqlalchemy.prices).
+            # Room for a 100-asset price stage table in memory (adapters.sqlalchemy.postgres).
             "server_settings": {"temp_buffers": "32MB"},
         },
     }

@@ -1,8 +1,9 @@
 """SQLAlchemy Core implementations of the repository ports (PostgreSQL and SQLite).
 
-Every method runs in its own transaction; status changes of jobs are single compare-and-set
-UPDATEs, so two workers can never both win a claim. Errors leave as domain errors
-(``adapters.sqlalchemy.errors``).
+Each repository takes what differs between the databases from ``adapters.sqlalchemy.dialects``
+when it is built, so every method has one code path. Every method runs in its own
+transaction; status changes of jobs are single compare-and-set UPDATEs, so two workers can
+never both win a claim. Errors leave as domain errors (``adapters.sqlalchemy.errors``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.memory.repositories import decode_cursor, encode_cursor, normalize_observations
-from adapters.memory.repositories import observations_frame as _observations_frame
-from adapters.sqlalchemy.coltypes import UTCDateTime
+from adapters.sqlalchemy.coltypes import INT32_MAX, INT32_MIN, UTCDateTime
+from adapters.sqlalchemy.dialects import UpsertInsert, dialect_of
 from adapters.sqlalchemy.errors import read_only, transaction
+
+# The job status read goes to asyncpg too, through the PostgreSQL module's record access.
+from adapters.sqlalchemy.postgres import RecordFields as _Fields
+from adapters.sqlalchemy.postgres import asyncpg_connection as _driver
 from adapters.sqlalchemy.prices import SqlaPriceRepository
 from adapters.sqlalchemy.tables import (
     assets,
@@ -33,7 +36,7 @@ from adapters.sqlalchemy.tables import (
     macro_series,
     portfolios,
 )
-from domain.errors import Conflict, InvalidRequest, NotFound
+from domain.errors import Conflict, NotFound
 from domain.model import (
     INGESTION_RUN_MUTABLE_FIELDS,
     Asset,
@@ -53,23 +56,16 @@ from domain.model import (
     RunStatus,
     RunTrigger,
 )
+from domain.observations import normalize_observations, observations_frame
+from domain.pagination import cursor_parts, encode_cursor
 from domain.ports import Repositories
 
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
-def dialect_insert(connection: AsyncConnection, table: Any) -> postgresql.Insert | sqlite.Insert:
+def dialect_insert(connection: AsyncConnection, table: Any) -> UpsertInsert:
     """INSERT with the dialect's ON CONFLICT support (both backends have it)."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def _cursor(cursor: str, n: int) -> builtins.list[Any]:
-    parts = decode_cursor(cursor)
-    if len(parts) != n:
-        raise InvalidRequest("malformed cursor", [{"field": "cursor", "message": "wrong shape"}])
-    return parts
+    return dialect_of(connection).insert(table)
 
 
 def _newest_first_page(
@@ -77,7 +73,7 @@ def _newest_first_page(
 ) -> Select[Any]:
     """Order newest first by (at, id) and continue strictly after the cursor's row."""
     if cursor is not None:
-        stamp, last_id = _cursor(cursor, 2)
+        stamp, last_id = cursor_parts(cursor, 2)
         after_at, after_id = datetime.fromisoformat(stamp), uuid.UUID(last_id)
         stmt = stmt.where(or_(at < after_at, and_(at == after_at, ident < after_id)))
     return stmt.order_by(at.desc(), ident.desc()).limit(max(limit, 0) + 1)
@@ -109,84 +105,6 @@ def _asset(row: Any) -> Asset:
     )
 
 
-_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
-_ASSET_COLUMNS = ", ".join(c.name for c in assets.columns)
-_GET_ASSET = f"SELECT {_ASSET_COLUMNS} FROM assets WHERE id = $1"
-_FIND_ASSETS = (
-    f"SELECT {_ASSET_COLUMNS} FROM assets "
-    "WHERE id = ANY($1::int[]) OR upper(ticker) = ANY($2::text[])"
-)
-
-
-async def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn`` (PostgreSQL only)."""
-    return (await conn.get_raw_connection()).driver_connection
-
-
-def _like_contains(needle: str) -> str:
-    """A LIKE pattern matching ``needle`` anywhere, its wildcards taken literally (ESCAPE '/'),
-    as SQLAlchemy's ``contains(..., autoescape=True)`` builds it."""
-    escaped = needle.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return f"%{escaped}%"
-
-
-def _list_assets_sql(query: AssetQuery, after: int | None) -> tuple[str, builtins.list[Any]]:
-    """``AssetRepository.list`` as one asyncpg statement and its arguments."""
-    where: builtins.list[str] = []
-    args: builtins.list[Any] = []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if after is not None:
-        where.append(f"id > {arg(after)}::bigint")  # bigint: _INT32_MIN - 1 fits
-    if query.market is not None:
-        where.append(f"market = {arg(query.market.value)}")
-    if query.asset_type is not None:
-        where.append(f"asset_type = {arg(query.asset_type.value)}")
-    if query.text:
-        pattern = arg(_like_contains(query.text.lower()))
-        where.append(
-            f"(lower(ticker) LIKE {pattern} ESCAPE '/' OR lower(name) LIKE {pattern} ESCAPE '/')"
-        )
-    condition = f"WHERE {' AND '.join(where)} " if where else ""
-    limit = arg(max(query.limit, 0) + 1)
-    return f"SELECT {_ASSET_COLUMNS} FROM assets {condition}ORDER BY id LIMIT {limit}", args
-
-
-def _list_assets_stmt(query: AssetQuery, after: int | None) -> Select[Any]:
-    """``AssetRepository.list`` in SQLAlchemy Core (SQLite)."""
-    stmt = select(assets).order_by(assets.c.id).limit(max(query.limit, 0) + 1)
-    if after is not None:
-        stmt = stmt.where(assets.c.id > after)
-    if query.market is not None:
-        stmt = stmt.where(assets.c.market == query.market.value)
-    if query.asset_type is not None:
-        stmt = stmt.where(assets.c.asset_type == query.asset_type.value)
-    if query.text:
-        needle = query.text.lower()
-        stmt = stmt.where(
-            or_(
-                func.lower(assets.c.ticker).contains(needle, autoescape=True),
-                func.lower(assets.c.name).contains(needle, autoescape=True),
-            )
-        )
-    return stmt
-
-
-class _Fields:
-    """Attribute access to a driver record's fields, as ``_asset`` reads SQLAlchemy rows."""
-
-    __slots__ = ("_record",)
-
-    def __init__(self, record: Any) -> None:
-        self._record = record
-
-    def __getattr__(self, name: str) -> Any:
-        return self._record[name]
-
-
 def _asset_values(asset: Asset) -> dict[str, Any]:
     return {
         "ticker": asset.ticker,
@@ -210,6 +128,7 @@ def _stored(asset: Asset, asset_id: int, prices_revision: int, prices_source: st
 class SqlaAssetRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._dialect = dialect_of(engine)
 
     async def upsert_many(self, assets_in: Sequence[Asset]) -> builtins.list[Asset]:
         if not assets_in:
@@ -217,7 +136,7 @@ class SqlaAssetRepository:
         # One row per natural key (the last wins), so ON CONFLICT never meets a key twice.
         unique = {(a.market.value, a.ticker): _asset_values(a) for a in assets_in}
         async with transaction(self._engine) as conn:
-            stmt = dialect_insert(conn, assets)
+            stmt = self._dialect.insert(assets)
             updatable = {c: stmt.excluded[c] for c in _asset_values(assets_in[0])}
             stmt = stmt.on_conflict_do_update(index_elements=["market", "ticker"], set_=updatable)
             await conn.execute(stmt, builtins.list(unique.values()))
@@ -236,38 +155,19 @@ class SqlaAssetRepository:
         return [_stored(a, *stored[(a.market.value, a.ticker)]) for a in assets_in]
 
     async def get(self, asset_id: int) -> Asset | None:
-        if not _INT32_MIN <= asset_id <= _INT32_MAX:  # no such key can be stored
+        if not INT32_MIN <= asset_id <= INT32_MAX:  # no such key can be stored
             return None
         async with read_only(self._engine) as conn:
-            if conn.dialect.name == "postgresql":
-                # Straight to asyncpg: one round trip, no BEGIN/ROLLBACK or row processing
-                # (this lookup precedes every price read on the gateway).
-                driver: Any = (await conn.get_raw_connection()).driver_connection
-                record = await driver.fetchrow(_GET_ASSET, asset_id)
-                return _asset(_Fields(record)) if record else None
-            row = (await conn.execute(select(assets).where(assets.c.id == asset_id))).first()
-        return _asset(row) if row else None
+            row = await self._dialect.assets.get(conn, asset_id)
+        return _asset(row) if row is not None else None
 
     async def find(self, refs: Sequence[str | int]) -> dict[str | int, Asset]:
         ids = [r for r in refs if isinstance(r, int)]
         tickers = {r.upper() for r in refs if isinstance(r, str)}
-        conditions = []
-        if ids:
-            conditions.append(assets.c.id.in_(ids))
-        if tickers:
-            conditions.append(func.upper(assets.c.ticker).in_(tickers))
-        if not conditions:
+        if not ids and not tickers:
             return {}
         async with read_only(self._engine) as conn:
-            if conn.dialect.name == "postgresql":
-                # asyncpg directly, as in get(): the gateway resolves assets on every
-                # multi-asset price read and every submission.
-                keys = [i for i in ids if _INT32_MIN <= i <= _INT32_MAX]
-                records = await (await _driver(conn)).fetch(_FIND_ASSETS, keys, list(tickers))
-                rows = [_asset(_Fields(r)) for r in records]
-            else:
-                stmt = select(assets).where(or_(*conditions))
-                rows = [_asset(r) for r in await conn.execute(stmt)]
+            rows = [_asset(r) for r in await self._dialect.assets.find(conn, ids, tickers)]
         by_id = {a.id: a for a in rows}
         by_ticker: dict[str, builtins.list[Asset]] = {}
         for a in rows:
@@ -285,13 +185,9 @@ class SqlaAssetRepository:
         after = None
         if query.cursor:
             # Outside the key range "after" is "before every id" or "after every id".
-            after = min(max(int(_cursor(query.cursor, 1)[0]), _INT32_MIN - 1), _INT32_MAX)
+            after = min(max(int(cursor_parts(query.cursor, 1)[0]), INT32_MIN - 1), INT32_MAX)
         async with read_only(self._engine) as conn:
-            if conn.dialect.name == "postgresql":  # asyncpg directly, as in get()
-                sql, args = _list_assets_sql(query, after)
-                rows = [_asset(_Fields(r)) for r in await (await _driver(conn)).fetch(sql, *args)]
-            else:
-                rows = [_asset(r) for r in await conn.execute(_list_assets_stmt(query, after))]
+            rows = [_asset(r) for r in await self._dialect.assets.list(conn, query, after)]
         page = rows[: max(query.limit, 0)]
         more = len(rows) > len(page) and bool(page)
         return Page(items=page, next_cursor=encode_cursor(page[-1].id) if more else None)
@@ -316,6 +212,7 @@ class SqlaAssetRepository:
 class SqlaMacroRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._insert = dialect_of(engine).insert
 
     async def upsert_series(self, series: Sequence[MacroSeries]) -> None:
         if not series:
@@ -330,7 +227,7 @@ class SqlaMacroRepository:
             for s in series
         }
         async with transaction(self._engine) as conn:
-            stmt = dialect_insert(conn, macro_series)
+            stmt = self._insert(macro_series)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["code"],
                 set_={c: stmt.excluded[c] for c in ("name", "frequency", "units")},
@@ -380,7 +277,7 @@ class SqlaMacroRepository:
                     delete(macro_observations).where(macro_observations.c.code == code)
                 )
             if rows:
-                stmt = dialect_insert(conn, macro_observations)
+                stmt = self._insert(macro_observations)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["code", "date"], set_={"value": stmt.excluded.value}
                 )
@@ -401,7 +298,7 @@ class SqlaMacroRepository:
             stmt = stmt.where(macro_observations.c.date <= end)
         async with read_only(self._engine) as conn:
             rows = [(r.date, r.value) for r in await conn.execute(stmt)]
-        return _observations_frame(rows)
+        return observations_frame(rows)
 
     async def last_dates(self) -> dict[str, date]:
         stmt = select(macro_observations.c.code, func.max(macro_observations.c.date)).group_by(

@@ -34,7 +34,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from adapters.memory.queue import (
+from adapters.sqs_protocol import (
     MAX_BATCH,
     MAX_DELAY_S,
     MAX_LEASE_S,

@@ -15,8 +15,9 @@ from typing import Protocol
 
 import pytest
 
-from adapters.memory.queue import DeadLetter, InMemoryMessageQueue
+from adapters.memory.queue import InMemoryMessageQueue
 from adapters.sqs import SqsConnection, SqsMessageQueue
+from adapters.sqs_protocol import DeadLetter
 from domain.errors import QueueUnavailable
 from domain.ports import MessageQueue
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from adapters.sqlalchemy import prices as prices_module
+from adapters.sqlalchemy import postgres as postgres_module
+from adapters.sqlalchemy import sqlite as sqlite_module
 from domain.model import BAR_COLUMNS
 from domain.ports import Repositories
 from tests.integration.repositories.conftest import Backend, make_asset, make_bars
@@ -105,15 +106,15 @@ def _crash_midway(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
         def crash(*_: object) -> None:
             raise _Crash
 
-        monkeypatch.setattr(prices_module, "_without", crash)
+        monkeypatch.setattr(postgres_module, "_without", crash)
     elif backend.name == "sqlite":
-        real = prices_module._sqlite_upsert
+        real = sqlite_module._upsert_records
 
         async def write_half_then_crash(conn: Any, records: list[Any]) -> None:
             await real(conn, records[: len(records) // 2])
             raise _Crash
 
-        monkeypatch.setattr(prices_module, "_sqlite_upsert", write_half_then_crash)
+        monkeypatch.setattr(sqlite_module, "_upsert_records", write_half_then_crash)
     else:
         raise AssertionError(f"no way to break {backend.name} midway")
 

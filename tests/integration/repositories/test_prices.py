@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.memory import repositories as memory_repositories
-from adapters.sqlalchemy import prices as prices_module
+from adapters.sqlalchemy import postgres as postgres_module
+from adapters.sqlalchemy import sqlite as sqlite_module
 from adapters.sqlalchemy.tables import prices as prices_table
 from domain.errors import NotFound
 from domain.model import BAR_COLUMNS
@@ -110,8 +111,8 @@ def _crash(*_: object, **__: object) -> None:
 def _break_replace_midway(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     if backend.engine is not None:
         # After the old rows were deleted inside the transaction, before the new ones land.
-        monkeypatch.setattr(prices_module, "_copy", _crash)
-        monkeypatch.setattr(prices_module, "_sqlite_upsert", _crash)
+        monkeypatch.setattr(postgres_module, "_copy", _crash)
+        monkeypatch.setattr(sqlite_module, "_upsert_records", _crash)
     else:
         # The fake builds the new history before it swaps it in.
         monkeypatch.setattr(memory_repositories, "normalize_bars", _crash)

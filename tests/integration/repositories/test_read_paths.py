@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from adapters.memory.repositories import encode_cursor
 from domain.model import AssetQuery, AssetType, JobStatus, Market
+from domain.pagination import encode_cursor
 from domain.ports import Repositories
 from tests.integration.repositories.conftest import T0, make_asset, make_job
 
