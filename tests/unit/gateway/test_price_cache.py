@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from domain.model import PRICE_FIELDS
+from domain.usecases.price_history import SeriesKey
 from gateway.container import GatewayOptions
-from gateway.schemas import dump_json
-from gateway.series_cache import Piece, SeriesCache, SeriesKey, items_body, single_body
+from gateway.series_cache import EncodedSeriesCache, Piece, items_body, single_body
 from tests.unit.gateway.conftest import Stack
 from tests.unit.gateway.seed import bars
 
@@ -57,14 +57,14 @@ def count_reads(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _pieces(n: int) -> list[Piece]:
     return [
-        Piece.of(dump_json({"asset_id": i, "bars": {"close": list(range(i * 500))}}))
+        Piece.of(orjson.dumps({"asset_id": i, "bars": {"close": list(range(i * 500))}}))
         for i in range(1, n + 1)
     ]
 
 
 def test_gzip_bodies_built_from_pieces_decode_to_the_json_of_the_whole() -> None:
     pieces = _pieces(3)
-    whole = dump_json({"items": [orjson.loads(p.raw) for p in pieces]})
+    whole = orjson.dumps({"items": [orjson.loads(p.raw) for p in pieces]})
 
     body = items_body(pieces, gzip_ok=True)
 
@@ -96,7 +96,7 @@ def _key(asset_id: int, revision: int = 0) -> SeriesKey:
 
 def test_the_cache_evicts_least_recently_used_entries_beyond_its_byte_bound() -> None:
     piece = Piece.of(b"x" * 1000)
-    cache = SeriesCache(max_bytes=piece.size * 2)
+    cache = EncodedSeriesCache(max_bytes=piece.size * 2)
     cache.put(_key(1), piece)
     cache.put(_key(2), piece)
     assert cache.get(_key(1)) is piece  # 1 is now the most recently used
@@ -108,11 +108,11 @@ def test_the_cache_evicts_least_recently_used_entries_beyond_its_byte_bound() ->
 
 
 def test_a_zero_bound_turns_the_cache_off_and_oversized_pieces_are_not_kept() -> None:
-    off = SeriesCache(max_bytes=0)
+    off = EncodedSeriesCache(max_bytes=0)
     off.put(_key(1), Piece.of(b"{}"))
     assert not off.enabled and off.get(_key(1)) is None
 
-    small = SeriesCache(max_bytes=10)
+    small = EncodedSeriesCache(max_bytes=10)
     small.put(_key(1), Piece.of(b"y" * 100))
     assert len(small) == 0 and small.size_bytes == 0
 
