@@ -1,5 +1,6 @@
 """Price responses from the per-revision series cache: never stale, ETag/304 from the
-revisions, and gzip bodies assembled from cached pieces that decode to the exact JSON."""
+revisions, gzip bodies assembled from cached pieces that decode to the exact JSON, and the
+hand-written series encoder equal to its model. Also the chart cache's LRU."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import orjson
 import pandas as pd
 import pytest
 
-from domain.model import PRICE_FIELDS
+from domain.model import PRICE_FIELDS, Asset, AssetType, Currency, Exchange, Market
 from domain.usecases.price_history import SeriesKey
+from gateway.charts import ChartCache
 from gateway.container import GatewayOptions
+from gateway.schemas import PriceSeriesOut, encode_model, encode_price_series
 from gateway.series_cache import EncodedSeriesCache, Piece, items_body, single_body
 from tests.unit.gateway.conftest import Stack
 from tests.unit.gateway.seed import bars
@@ -211,3 +214,48 @@ async def test_cached_and_uncached_bodies_are_identical(
     assert warm.json() == hot.json() == cold.json()
     assert [i["asset_id"] for i in hot.json()["items"]] == [3, 1, 2]
     assert hot.headers["content-encoding"] == "gzip"
+
+
+# --- the hand-written encoder -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", [None, "sample", "someone"])
+@pytest.mark.parametrize("fields", [PRICE_FIELDS, ("close", "volume"), ()])
+def test_the_fast_series_encoder_writes_exactly_what_the_model_does(
+    source: str | None, fields: tuple[str, ...]
+) -> None:
+    frame = bars(seed=3)
+    frame.loc[2:4, "close"] = float("nan")
+    frame.loc[6, "volume"] = float("inf")
+    frame.loc[7, "low"] = -float("inf")
+    asset = Asset(
+        id=7,
+        ticker="SPY",
+        name="S",
+        market=Market.US,
+        exchange=Exchange.NYSEARCA,
+        currency=Currency.USD,
+        asset_type=AssetType.ETF,
+        prices_source=source,
+    )
+
+    fast = encode_price_series(asset, frame, fields)
+
+    assert fast == encode_model(PriceSeriesOut.of(asset, frame, fields), exclude_unset=True)
+    assert orjson.loads(fast)["bars"].get("close", [0, 0, None])[2] is None
+
+
+# --- the chart cache --------------------------------------------------------------------
+
+
+def test_the_chart_cache_keeps_the_most_recently_used_charts_and_size_zero_keeps_none() -> None:
+    charts = ChartCache(size=2)
+    charts.put("a", b"<svg a>")
+    charts.put("b", b"<svg b>")
+    assert charts.get("a") == b"<svg a>"  # b is now the least recently used
+    charts.put("c", b"<svg c>")
+    assert (charts.get("a"), charts.get("b"), charts.get("c")) == (b"<svg a>", None, b"<svg c>")
+
+    off = ChartCache(size=0)
+    off.put("a", b"<svg a>")
+    assert off.get("a") is None
