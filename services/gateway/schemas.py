@@ -481,7 +481,15 @@ def encode_model(
     datetimes as ``isoformat()`` writes them (``+00:00``, where pydantic's JSON mode writes
     ``Z``); NaN and infinity become null."""
     content = model.model_dump(exclude=set(exclude) or None, exclude_unset=exclude_unset)
-    return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(content, default=_uuid_subclass, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _uuid_subclass(value: Any) -> str:
+    # orjson encodes ``uuid.UUID`` itself but not subclasses, such as asyncpg's, which pydantic
+    # passes through unchanged.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 class ModelResponse(Response):

@@ -1,4 +1,6 @@
-"""The read use cases of the gateway's routes, built once per process over its container."""
+"""The use cases of the market, macro and ingestion routes, built once per process over the
+container and handed to routes by ``gateway.deps``. All reads, but for sending an ingest
+command (those routers' one write)."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ class SeriesRenderer(Protocol[T_co]):
     """Turns an asset's bars (the ``fields`` columns, in that order) into what is sent and
     cached: the rendering is the caller's (JSON for the gateway); pure, so it can be cached."""
 
-    def __call__(self, asset: Asset, bars: pd.DataFrame, fields: tuple[str, ...]) -> T_co: ...
+    def __call__(self, asset: Asset, bars: pd.DataFrame, fields: tuple[str, ...], /) -> T_co: ...
 
 
 class SeriesCache(Protocol[T]):
