@@ -8,6 +8,7 @@ is several times smaller and faster to encode."""
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections.abc import Collection, Mapping
@@ -18,7 +19,7 @@ import numpy as np
 import orjson
 import pandas as pd
 from fastapi import Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.freshness import MarketFreshness as StoredMarketFreshness
 from domain.model import (
@@ -65,16 +66,22 @@ class SourceOut(BaseModel):
     )
     description: str
 
+    # Shared by every asset, series and run of the same provider: built once per provider.
+    model_config = ConfigDict(frozen=True)
+
     @classmethod
     def of(cls, provider: str | None) -> SourceOut | None:
         """The provenance of stored data as clients see it; None when it was not recorded."""
-        if provider is None:
-            return None
-        return cls(
-            provider=provider,
-            synthetic=is_synthetic(provider),
-            description=_SOURCE_DESCRIPTIONS.get(provider, f"Provider {provider!r}"),
-        )
+        return None if provider is None else _source_of(provider)
+
+
+@functools.lru_cache(maxsize=64)
+def _source_of(provider: str) -> SourceOut:
+    return SourceOut(
+        provider=provider,
+        synthetic=is_synthetic(provider),
+        description=_SOURCE_DESCRIPTIONS.get(provider, f"Provider {provider!r}"),
+    )
 
 
 _PROVENANCE = (
