@@ -18,7 +18,7 @@ from domain.ports import TradingCalendar
 class MarketFreshness:
     market: Market
     last_stored_session: date | None
-    last_completed_session: date
+    last_completed_session: date | None  # None: no exchange calendar to ask
     sessions_behind: int | None  # completed sessions missing; None when nothing is stored
     stale: bool
 

@@ -18,12 +18,19 @@ def etag_for(*parts: object) -> str:
     return f'"{digest}"'
 
 
-def not_modified(request: Request, etag: str, cache_control: str) -> Response | None:
-    """A 304 when the client already holds this representation, else None."""
+def client_holds(request: Request, etag: str) -> bool:
+    """True when ``If-None-Match`` names ``etag`` (or ``*``): the client holds these bytes."""
     header = request.headers.get("if-none-match")
     if header is None:
-        return None
+        return False
     candidates = {c.strip().removeprefix("W/") for c in header.split(",")}
-    if "*" in candidates or etag in candidates:
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
-    return None
+    return "*" in candidates or etag in candidates
+
+
+def unmodified(etag: str, cache_control: str) -> Response:
+    return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
+
+
+def not_modified(request: Request, etag: str, cache_control: str) -> Response | None:
+    """A 304 when the client already holds this representation, else None."""
+    return unmodified(etag, cache_control) if client_holds(request, etag) else None

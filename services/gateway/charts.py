@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import io
 import threading
-from collections import OrderedDict
 from typing import Any
 
 import pandas as pd
+from cachetools import LRUCache
 
 _RENDER_LOCK = threading.Lock()
 
@@ -63,26 +63,24 @@ def render_nav_chart(
 
 
 class ChartCache:
-    """A small LRU of rendered charts keyed by what determines them (immutable results)."""
+    """A small LRU of rendered charts keyed by what determines them (immutable results); a
+    size of 0 keeps nothing. Locked: cachetools caches are not thread-safe."""
 
     def __init__(self, size: int) -> None:
-        self._size = max(size, 0)
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._items: LRUCache[str, bytes] | None = LRUCache(maxsize=size) if size > 0 else None
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
+        if self._items is None:
+            return None
         with self._lock:
-            svg = self._items.get(key)
-            if svg is not None:
-                self._items.move_to_end(key)
-            return svg
+            return self._items.get(key)
 
     def put(self, key: str, svg: bytes) -> None:
+        if self._items is None:
+            return
         with self._lock:
             self._items[key] = svg
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
 
 
 __all__ = ["ChartCache", "render_nav_chart"]

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from domain.backtest.spec import MAX_UNIVERSE
 from domain.ports import Clock, MessageQueue, Repositories, TradingCalendar
-from gateway.series_cache import SeriesCache
+from gateway.series_cache import EncodedSeriesCache
+from gateway.usecases import ReadUseCases, build_read_use_cases
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,7 +45,9 @@ class GatewayContainer:
     clock: Clock
     calendar: TradingCalendar | None = None
     options: GatewayOptions = field(default_factory=GatewayOptions)
-    price_cache: SeriesCache = field(init=False)
+    price_cache: EncodedSeriesCache = field(init=False)
+    reads: ReadUseCases = field(init=False)
 
     def __post_init__(self) -> None:
-        self.price_cache = SeriesCache(self.options.price_cache_bytes)
+        self.price_cache = EncodedSeriesCache(self.options.price_cache_bytes)
+        self.reads = build_read_use_cases(self)

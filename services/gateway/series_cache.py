@@ -7,7 +7,7 @@ range and fields. So the serialized series of one asset is cached under
 ``(asset_id, prices_revision, ticker, currency, start, end, fields, prices_source)``: a write
 moves the asset to a new revision and its old entries can never be served again (they age out
 of the LRU). Nothing here can be stale as long as the caller caches a series only when the
-asset's revision is the same before and after its bars were read (``gateway.routers.market``):
+asset's revision is the same before and after its bars were read (``GetPriceHistory``):
 then no write landed in between, and the bars are exactly that revision's, labelled with that
 revision's source.
 
@@ -21,10 +21,15 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+
+import pandas as pd
+from cachetools import LRUCache
+
+from domain.model import Asset
+from domain.usecases.price_history import SeriesKey
+from gateway.schemas import encode_price_series
 
 # Level 1: most of the size gain on JSON series for a third of level 6's CPU (measured); a
 # miss pays it, and with the cache off every request does.
@@ -96,31 +101,17 @@ def _assemble(parts: Sequence[Piece], gzip_ok: bool) -> Body:
     return Body(content, gzipped=True)
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesKey:
-    """What determines one asset's series bytes. ``ticker`` and ``currency`` are part of the
-    body and may change without a price write."""
-
-    asset_id: int
-    prices_revision: int
-    ticker: str
-    currency: str
-    start: date | None
-    end: date | None
-    fields: tuple[str, ...]
-    # Changes only with the revision; in the key because it is in the body.
-    prices_source: str | None = None
-
-
-class SeriesCache:
+class EncodedSeriesCache:
     """A least-recently-used map of series pieces bounded by their total size in bytes; a
     bound of 0 turns it off. One per process: not shared between workers (each keys on the
-    revision it reads from the database, so they agree without talking)."""
+    revision it reads from the database, so they agree without talking). The ``SeriesCache``
+    of ``domain.usecases.price_history``."""
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_bytes = max(max_bytes, 0)
-        self._entries: OrderedDict[SeriesKey, Piece] = OrderedDict()
-        self._bytes = 0
+        self._entries: LRUCache[SeriesKey, Piece] = LRUCache(
+            maxsize=self.max_bytes, getsizeof=_piece_size
+        )
 
     @property
     def enabled(self) -> bool:
@@ -128,25 +119,25 @@ class SeriesCache:
 
     @property
     def size_bytes(self) -> int:
-        return self._bytes
+        return int(self._entries.currsize)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: SeriesKey) -> Piece | None:
-        piece = self._entries.get(key)
-        if piece is not None:
-            self._entries.move_to_end(key)
-        return piece
+        return self._entries.get(key)
 
     def put(self, key: SeriesKey, piece: Piece) -> None:
-        if piece.size > self.max_bytes:  # also: the cache is off
+        if piece.size > self.max_bytes:  # cachetools refuses it; also: the cache is off
             return
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._bytes -= old.size
         self._entries[key] = piece
-        self._bytes += piece.size
-        while self._bytes > self.max_bytes:
-            _, evicted = self._entries.popitem(last=False)
-            self._bytes -= evicted.size
+
+
+def _piece_size(piece: Piece) -> int:
+    return piece.size
+
+
+def render_piece(asset: Asset, frame: pd.DataFrame, fields: tuple[str, ...]) -> Piece:
+    """One asset's ``PriceSeriesOut`` as a cacheable piece (the ``SeriesRenderer`` of the
+    price use cases)."""
+    return Piece.of(encode_price_series(asset, frame, fields))

@@ -46,20 +46,15 @@ def build_handlers(
 
 
 async def maintain_runs(container: IngestorContainer) -> None:
-    """Close runs whose worker went away, and close fanned-out parents whose children finished
-    (a child's own aggregation can miss a sibling that committed at the same moment)."""
+    """Close runs whose worker went away, and close fanned-out parents whose children finished."""
     from datetime import timedelta
 
-    from domain.model import RunStatus
-    from domain.usecases.runs import aggregate_parent
+    from domain.usecases.runs import MaintainRuns
 
-    runs = container.repositories.runs
-    now = container.clock.now()
     timeout = timedelta(seconds=container.settings.worker.handler_timeout_seconds + 60)
-    abandoned = await runs.abandon_stale(now - timeout, now)
-    if abandoned:
-        log.warning("closed abandoned ingestion runs", extra={"count": abandoned})
-    page = await runs.list(limit=100, cursor=None)
-    for run in page.items:
-        if run.status is RunStatus.RUNNING and "children" in run.counts:
-            await aggregate_parent(runs, run.id, container.clock, container.telemetry)
+    await MaintainRuns(
+        runs=container.repositories.runs,
+        clock=container.clock,
+        abandon_after=timeout,
+        telemetry=container.telemetry,
+    )()

@@ -1,15 +1,31 @@
-"""Recording what an ingest command did (the "honest status" of every run)."""
+"""Ingestion runs: recording what an ingest command did (the "honest status" of every run),
+listing them, and the maintenance that closes what a worker left open.
+
+Business rules:
+
+- A run's id comes from its queue message, so a redelivered message resumes its own run.
+- A run lists at most ``_MAX_LISTED`` failures and issues; its counts stay exact beyond it.
+- A run still ``running`` whose heartbeat is older than the abandon timeout lost its worker:
+  maintenance closes it.
+- A fanned-out parent is recomputed from its children and closed when all have finished:
+  after each child, and again by maintenance (two children finishing at once could each miss
+  the other's commit).
+- Runs are listed newest first, a page at a time, optionally the children of one parent.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import replace
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from typing import Any
 
 from domain.messages import UpdateMacro, UpdatePrices
-from domain.model import IngestionRun, RunStatus
+from domain.model import IngestionRun, Page, RunStatus
 from domain.ports import Clock, IngestionRunRepository, Telemetry
+
+log = logging.getLogger(__name__)
 
 # A run lists at most this many failures and issues; the counts stay exact beyond it.
 _MAX_LISTED = 500
@@ -180,3 +196,53 @@ async def aggregate_parent(
     await runs.update(updated)
     report_finished(telemetry, updated)
     return updated
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListRunsRequest:
+    limit: int = 50
+    cursor: str | None = None
+    parent_id: uuid.UUID | None = None  # only this run's children
+
+
+class ListRuns:
+    """Ingestion runs, newest first, a page at a time."""
+
+    def __init__(self, *, runs: IngestionRunRepository) -> None:
+        self._runs = runs
+
+    async def __call__(self, request: ListRunsRequest) -> Page[IngestionRun]:
+        return await self._runs.list(request.limit, request.cursor, request.parent_id)
+
+
+class MaintainRuns:
+    """Close runs whose worker went away (no heartbeat for ``abandon_after``), and close
+    fanned-out parents whose children have all finished. Idempotent: run it periodically."""
+
+    # Parents among the newest runs are re-aggregated; older ones were closed long ago.
+    RECENT_RUNS = 100
+
+    def __init__(
+        self,
+        *,
+        runs: IngestionRunRepository,
+        clock: Clock,
+        abandon_after: timedelta,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self._runs = runs
+        self._clock = clock
+        self._abandon_after = abandon_after
+        self._telemetry = telemetry
+
+    async def __call__(self) -> int:
+        """The number of abandoned runs closed."""
+        now = self._clock.now()
+        abandoned = await self._runs.abandon_stale(now - self._abandon_after, now)
+        if abandoned:
+            log.warning("closed abandoned ingestion runs", extra={"count": abandoned})
+        page = await self._runs.list(limit=self.RECENT_RUNS, cursor=None)
+        for run in page.items:
+            if run.status is RunStatus.RUNNING and "children" in run.counts:
+                await aggregate_parent(self._runs, run.id, self._clock, self._telemetry)
+        return abandoned

@@ -6,7 +6,7 @@ import asyncio
 import csv
 import io
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from anyio import to_thread
 from fastapi import APIRouter, Body, Header, Query, Request, Response
@@ -29,15 +29,7 @@ from gateway.charts import render_nav_chart
 from gateway.container import GatewayContainer
 from gateway.deps import Container, Metrics
 from gateway.problems import NOT_ACCEPTABLE, ProblemError, problem_docs
-from gateway.schemas import (
-    FastJSONResponse,
-    JobOut,
-    ListOf,
-    ResultOut,
-    clean_series,
-    job_out,
-    json_ready,
-)
+from gateway.schemas import JobOut, ListOf, ModelResponse, ResultOut, Series
 from gateway.security import Reader, Writer
 
 router = APIRouter(prefix="/v1/backtests", tags=["backtests"])
@@ -103,7 +95,7 @@ async def submit(
             description="Same key + same body → the original job; another body → 409",
         ),
     ] = None,
-) -> FastJSONResponse:
+) -> ModelResponse:
     outcome = await _submitter(container)(
         SubmitBacktestRequest(spec=spec, idempotency_key=idempotency_key, owner=owner)
     )
@@ -114,7 +106,7 @@ async def submit(
     headers = {"Location": _location(outcome.job)}
     if not outcome.created:
         headers["Idempotent-Replayed"] = "true"
-    return FastJSONResponse(job_out(outcome.job), status_code=202, headers=headers)
+    return ModelResponse(JobOut.of(outcome.job), status_code=202, headers=headers)
 
 
 def _submitter(container: GatewayContainer) -> SubmitBacktest:
@@ -146,12 +138,12 @@ async def list_jobs(
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> FastJSONResponse:
+) -> ModelResponse:
     page = await ListJobs(jobs=container.repositories.jobs)(
         ListJobsRequest(status=status, limit=limit, cursor=cursor)
     )
-    return FastJSONResponse(
-        {"items": [job_out(j) for j in page.items], "next_cursor": page.next_cursor}
+    return ModelResponse(
+        ListOf[JobOut](items=[JobOut.of(j) for j in page.items], next_cursor=page.next_cursor)
     )
 
 
@@ -167,7 +159,7 @@ async def get_job(
     _: Reader,
     job_id: uuid.UUID,
     wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait for a change")] = 0,
-) -> FastJSONResponse:
+) -> ModelResponse:
     get = GetJob(jobs=container.repositories.jobs)
     job = await get(job_id)
     if wait > 0 and not job.status.is_terminal:
@@ -176,7 +168,7 @@ async def get_job(
         )
         if job.status.is_terminal:
             metrics.jobs_observed_finished.labels(job.status.value).inc()
-    return FastJSONResponse(job_out(job), headers={"Cache-Control": "no-store"})
+    return ModelResponse(JobOut.of(job), headers={"Cache-Control": "no-store"})
 
 
 async def _wait_for_change(
@@ -201,12 +193,12 @@ async def _wait_for_change(
 )
 async def cancel(
     container: Container, metrics: Metrics, _: Writer, job_id: uuid.UUID
-) -> FastJSONResponse:
+) -> ModelResponse:
     before = await GetJob(jobs=container.repositories.jobs)(job_id)
     job = await CancelJob(jobs=container.repositories.jobs, clock=container.clock)(job_id)
     if before.status != JobStatus.CANCELLED:
         metrics.jobs_cancelled.inc()
-    return FastJSONResponse(job_out(job))
+    return ModelResponse(JobOut.of(job))
 
 
 def _parts(include: list[str] | None) -> list[str]:
@@ -280,28 +272,18 @@ async def result(
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
     if as_csv:
         return Response(_nav_csv(outcome), media_type="text/csv", headers=headers)
-    return FastJSONResponse(_result_body(job, outcome, parts), headers=headers)
-
-
-def _result_body(job: BacktestJob, outcome: BacktestResult, parts: list[str]) -> dict[str, Any]:
-    available: dict[str, Any] = {
-        "metrics": json_ready(outcome.metrics),
-        "nav": clean_series(outcome.nav),
-        "benchmark": clean_series(outcome.benchmark),
-        "weights": json_ready(outcome.weights),
-        "analytics": json_ready(outcome.analytics),
-    }
-    return {"id": str(job.id), "status": job.status.value, **{p: available[p] for p in parts}}
+    left_out = set(RESULT_PARTS).difference(parts)
+    return ModelResponse(ResultOut.of(job, outcome), headers=headers, exclude=left_out)
 
 
 def _nav_csv(outcome: BacktestResult) -> str:
-    nav = clean_series(outcome.nav) or {"dates": [], "values": []}
-    bench = clean_series(outcome.benchmark)
-    bench_by_date = dict(zip(bench["dates"], bench["values"], strict=False)) if bench else {}
+    nav = Series.of(outcome.nav)
+    bench = Series.maybe(outcome.benchmark)
+    bench_by_date = dict(zip(bench.dates, bench.values, strict=False)) if bench else {}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["date", "nav", "benchmark"])
-    for day, value in zip(nav["dates"], nav["values"], strict=False):
+    for day, value in zip(nav.dates, nav.values, strict=False):
         mark = bench_by_date.get(day)
         writer.writerow(
             [day, "" if value is None else repr(value), "" if mark is None else repr(mark)]

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from domain.backtest import strategy_catalog
 from gateway.problems import problem_docs
-from gateway.schemas import FastJSONResponse, ListOf, StrategyOut
+from gateway.schemas import ListOf, ModelResponse, StrategyOut
 from gateway.security import Reader
 
 router = APIRouter(prefix="/v1", tags=["strategies"])
@@ -18,11 +18,11 @@ router = APIRouter(prefix="/v1", tags=["strategies"])
     response_model=ListOf[StrategyOut],
     responses=problem_docs(401),
 )
-async def strategies(_: Reader) -> FastJSONResponse:
+async def strategies(_: Reader) -> ModelResponse:
     items = [
-        {"type": s["type"], "description": s["description"], "params_schema": s["params_schema"]}
+        StrategyOut(type=s["type"], description=s["description"], params_schema=s["params_schema"])
         for s in strategy_catalog()
     ]
-    return FastJSONResponse(
-        {"items": items, "next_cursor": None}, headers={"Cache-Control": "public, max-age=300"}
+    return ModelResponse(
+        ListOf[StrategyOut](items=items), headers={"Cache-Control": "public, max-age=300"}
     )

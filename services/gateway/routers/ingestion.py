@@ -1,20 +1,19 @@
-"""Ingest commands (the same bodies EventBridge posts), ingestion runs and data freshness."""
+"""Ingest commands (the same bodies EventBridge posts), ingestion runs and data freshness:
+thin edges over the ingestion use cases."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
 from domain.errors import QueueUnavailable
-from domain.freshness import market_freshness
-from domain.messages import encode_message, parse_ingest_command
-from domain.model import Market
-from gateway.deps import Container, Metrics
+from domain.usecases.ingest_commands import SendIngestCommandRequest
+from domain.usecases.runs import ListRunsRequest
+from gateway.deps import GetFreshnessDep, ListRunsDep, Metrics, SendIngestCommandDep
 from gateway.problems import problem_docs
-from gateway.schemas import FastJSONResponse, FreshnessOut, IngestAccepted, ListOf, RunOut, run_out
+from gateway.schemas import FreshnessOut, IngestAccepted, ListOf, ModelResponse, RunOut
 from gateway.security import Reader, Writer
 
 router = APIRouter(prefix="/v1/ingestion", tags=["ingestion"])
@@ -54,7 +53,7 @@ COMMAND_SCHEMA = {
     responses=problem_docs(401, 413, 422, 503),
 )
 async def send_command(
-    container: Container,
+    send: SendIngestCommandDep,
     metrics: Metrics,
     _: Writer,
     body: Annotated[
@@ -64,21 +63,14 @@ async def send_command(
             json_schema_extra=COMMAND_SCHEMA,
         ),
     ],
-) -> FastJSONResponse:
-    # A command_id lets the caller find the run the ingestor records for it.
-    body.setdefault("command_id", str(uuid.uuid4()))
-    command = parse_ingest_command(body)
-    encoded = encode_message(command)
+) -> ModelResponse:
     try:
-        message_id = await container.ingest_queue.send(encoded)
+        sent = await send(SendIngestCommandRequest(body=body))
     except QueueUnavailable:
-        metrics.queue_send_errors.labels(container.ingest_queue.name).inc()
+        metrics.queue_send_errors.labels(send.queue_name).inc()
         raise
-    metrics.ingest_commands.labels(command.type).inc()
-    return FastJSONResponse(
-        {"message_id": message_id, "command": command.model_dump(mode="json", exclude_none=True)},
-        status_code=202,
-    )
+    metrics.ingest_commands.labels(sent.command.type).inc()
+    return ModelResponse(IngestAccepted.of(sent), status_code=202)
 
 
 @router.get(
@@ -88,15 +80,15 @@ async def send_command(
     responses=problem_docs(401, 422, 503),
 )
 async def runs(
-    container: Container,
+    list_runs: ListRunsDep,
     _: Reader,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     parent_id: uuid.UUID | None = None,
-) -> FastJSONResponse:
-    page = await container.repositories.runs.list(limit, cursor, parent_id)
-    return FastJSONResponse(
-        {"items": [run_out(r) for r in page.items], "next_cursor": page.next_cursor}
+) -> ModelResponse:
+    page = await list_runs(ListRunsRequest(limit=limit, cursor=cursor, parent_id=parent_id))
+    return ModelResponse(
+        ListOf[RunOut](items=[RunOut.of(r) for r in page.items], next_cursor=page.next_cursor)
     )
 
 
@@ -106,41 +98,5 @@ async def runs(
     response_model=FreshnessOut,
     responses=problem_docs(401, 503),
 )
-async def freshness(container: Container, _: Reader) -> FastJSONResponse:
-    now = container.clock.now()
-    markets = [await _market_freshness(container, market, now) for market in Market]
-    macro = await container.repositories.macro.last_dates()
-    return FastJSONResponse(
-        {
-            "checked_at": now.isoformat(),
-            "markets": markets,
-            "macro": {code: d.isoformat() for code, d in sorted(macro.items())},
-        }
-    )
-
-
-async def _market_freshness(container: Container, market: Market, now: datetime) -> dict[str, Any]:
-    assets = await container.repositories.assets.by_market(market)
-    ids = [a.id for a in assets if a.id is not None]
-    last = await container.repositories.prices.last_dates(ids) if ids else {}
-    stored: date | None = max(last.values()) if last else None
-    if container.calendar is None:  # no calendar configured: report what is stored only
-        return {
-            "market": market.value,
-            "last_stored_session": _iso(stored),
-            "last_completed_session": None,
-            "sessions_behind": None,
-            "stale": stored is None,
-        }
-    fresh = market_freshness(market, stored, container.calendar, now)
-    return {
-        "market": market.value,
-        "last_stored_session": _iso(fresh.last_stored_session),
-        "last_completed_session": _iso(fresh.last_completed_session),
-        "sessions_behind": fresh.sessions_behind,
-        "stale": fresh.stale,
-    }
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day is not None else None
+async def freshness(get_freshness: GetFreshnessDep, _: Reader) -> ModelResponse:
+    return ModelResponse(FreshnessOut.of(await get_freshness()))

@@ -13,7 +13,6 @@ from domain.usecases.portfolios import (
     GetPortfolio,
     ListPortfolios,
     ListPortfoliosRequest,
-    PortfolioSummary,
     SavePortfolio,
     SavePortfolioRequest,
 )
@@ -22,13 +21,11 @@ from gateway.deps import Container
 from gateway.problems import problem_docs
 from gateway.routers.backtests import svg_response
 from gateway.schemas import (
-    FastJSONResponse,
     ListOf,
+    ModelResponse,
     PortfolioOut,
     PortfolioSummaryOut,
     SavePortfolioIn,
-    clean_series,
-    json_ready,
 )
 from gateway.security import Reader, Writer
 
@@ -36,23 +33,6 @@ router = APIRouter(prefix="/v1/portfolios", tags=["portfolios"])
 
 SortKey = Literal["name", "created_at", "cagr", "volatility", "sharpe", "max_drawdown"]
 assert set(SortKey.__args__) == set(SORT_KEYS)  # type: ignore[attr-defined]
-
-
-def _summary(row: PortfolioSummary) -> dict[str, object]:
-    body: dict[str, object] = json_ready(
-        {
-            "id": str(row.id),
-            "name": row.name,
-            "backtest_id": str(row.backtest_id),
-            "strategy": row.strategy,
-            "created_at": row.created_at.isoformat(),
-            "cagr": row.cagr,
-            "volatility": row.volatility,
-            "sharpe": row.sharpe,
-            "max_drawdown": row.max_drawdown,
-        }
-    )
-    return body
 
 
 @router.post(
@@ -65,15 +45,17 @@ def _summary(row: PortfolioSummary) -> dict[str, object]:
         **problem_docs(401, 409, 413, 422, 503),
     },
 )
-async def save(container: Container, _: Writer, body: SavePortfolioIn) -> FastJSONResponse:
+async def save(container: Container, _: Writer, body: SavePortfolioIn) -> ModelResponse:
     repos = container.repositories
     portfolio = await SavePortfolio(
         jobs=repos.jobs, portfolios=repos.portfolios, clock=container.clock
     )(SavePortfolioRequest(backtest_id=body.backtest_id, name=body.name))
     rows = await _lister(container)(ListPortfoliosRequest())
     row = next(r for r in rows if r.id == portfolio.id)
-    return FastJSONResponse(
-        _summary(row), status_code=201, headers={"Location": f"/v1/portfolios/{portfolio.id}"}
+    return ModelResponse(
+        PortfolioSummaryOut.of(row),
+        status_code=201,
+        headers={"Location": f"/v1/portfolios/{portfolio.id}"},
     )
 
 
@@ -93,9 +75,11 @@ async def list_portfolios(
     _: Reader,
     sort: SortKey = "created_at",
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
-) -> FastJSONResponse:
+) -> ModelResponse:
     rows = await _lister(container)(ListPortfoliosRequest(sort=sort, descending=order == "desc"))
-    return FastJSONResponse({"items": [_summary(r) for r in rows], "next_cursor": None})
+    return ModelResponse(
+        ListOf[PortfolioSummaryOut](items=[PortfolioSummaryOut.of(r) for r in rows])
+    )
 
 
 @router.get(
@@ -118,21 +102,9 @@ async def get_portfolio(
     cached = not_modified(request, etag, REVALIDATE)
     if cached is not None:
         return cached
-    strategy = detail.job.spec.get("strategy")
-    body = {
-        "id": str(detail.portfolio.id),
-        "name": detail.portfolio.name,
-        "backtest_id": str(detail.job.id),
-        "created_at": detail.portfolio.created_at.isoformat(),
-        "strategy": strategy.get("type", "") if isinstance(strategy, dict) else "",
-        "spec": detail.job.spec,
-        "metrics": json_ready(detail.result.metrics),
-        "nav": clean_series(detail.result.nav),
-        "benchmark": clean_series(detail.result.benchmark),
-        "weights": json_ready(detail.result.weights),
-        "analytics": json_ready(detail.result.analytics),
-    }
-    return FastJSONResponse(body, headers={"ETag": etag, "Cache-Control": REVALIDATE})
+    return ModelResponse(
+        PortfolioOut.of(detail), headers={"ETag": etag, "Cache-Control": REVALIDATE}
+    )
 
 
 @router.delete(

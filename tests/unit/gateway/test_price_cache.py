@@ -1,5 +1,6 @@
 """Price responses from the per-revision series cache: never stale, ETag/304 from the
-revisions, and gzip bodies assembled from cached pieces that decode to the exact JSON."""
+revisions, gzip bodies assembled from cached pieces that decode to the exact JSON, and the
+hand-written series encoder equal to its model. Also the chart cache's LRU."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import orjson
 import pandas as pd
 import pytest
 
-from domain.model import PRICE_FIELDS
+from domain.model import PRICE_FIELDS, Asset, AssetType, Currency, Exchange, Market
+from domain.usecases.price_history import SeriesKey
+from gateway.charts import ChartCache
 from gateway.container import GatewayOptions
-from gateway.schemas import dump_json
-from gateway.series_cache import Piece, SeriesCache, SeriesKey, items_body, single_body
+from gateway.schemas import PriceSeriesOut, encode_model, encode_price_series
+from gateway.series_cache import EncodedSeriesCache, Piece, items_body, single_body
 from tests.unit.gateway.conftest import Stack
 from tests.unit.gateway.seed import bars
 
@@ -57,14 +60,14 @@ def count_reads(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _pieces(n: int) -> list[Piece]:
     return [
-        Piece.of(dump_json({"asset_id": i, "bars": {"close": list(range(i * 500))}}))
+        Piece.of(orjson.dumps({"asset_id": i, "bars": {"close": list(range(i * 500))}}))
         for i in range(1, n + 1)
     ]
 
 
 def test_gzip_bodies_built_from_pieces_decode_to_the_json_of_the_whole() -> None:
     pieces = _pieces(3)
-    whole = dump_json({"items": [orjson.loads(p.raw) for p in pieces]})
+    whole = orjson.dumps({"items": [orjson.loads(p.raw) for p in pieces]})
 
     body = items_body(pieces, gzip_ok=True)
 
@@ -96,7 +99,7 @@ def _key(asset_id: int, revision: int = 0) -> SeriesKey:
 
 def test_the_cache_evicts_least_recently_used_entries_beyond_its_byte_bound() -> None:
     piece = Piece.of(b"x" * 1000)
-    cache = SeriesCache(max_bytes=piece.size * 2)
+    cache = EncodedSeriesCache(max_bytes=piece.size * 2)
     cache.put(_key(1), piece)
     cache.put(_key(2), piece)
     assert cache.get(_key(1)) is piece  # 1 is now the most recently used
@@ -108,11 +111,11 @@ def test_the_cache_evicts_least_recently_used_entries_beyond_its_byte_bound() ->
 
 
 def test_a_zero_bound_turns_the_cache_off_and_oversized_pieces_are_not_kept() -> None:
-    off = SeriesCache(max_bytes=0)
+    off = EncodedSeriesCache(max_bytes=0)
     off.put(_key(1), Piece.of(b"{}"))
     assert not off.enabled and off.get(_key(1)) is None
 
-    small = SeriesCache(max_bytes=10)
+    small = EncodedSeriesCache(max_bytes=10)
     small.put(_key(1), Piece.of(b"y" * 100))
     assert len(small) == 0 and small.size_bytes == 0
 
@@ -211,3 +214,48 @@ async def test_cached_and_uncached_bodies_are_identical(
     assert warm.json() == hot.json() == cold.json()
     assert [i["asset_id"] for i in hot.json()["items"]] == [3, 1, 2]
     assert hot.headers["content-encoding"] == "gzip"
+
+
+# --- the hand-written encoder -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", [None, "sample", "someone"])
+@pytest.mark.parametrize("fields", [PRICE_FIELDS, ("close", "volume"), ()])
+def test_the_fast_series_encoder_writes_exactly_what_the_model_does(
+    source: str | None, fields: tuple[str, ...]
+) -> None:
+    frame = bars(seed=3)
+    frame.loc[2:4, "close"] = float("nan")
+    frame.loc[6, "volume"] = float("inf")
+    frame.loc[7, "low"] = -float("inf")
+    asset = Asset(
+        id=7,
+        ticker="SPY",
+        name="S",
+        market=Market.US,
+        exchange=Exchange.NYSEARCA,
+        currency=Currency.USD,
+        asset_type=AssetType.ETF,
+        prices_source=source,
+    )
+
+    fast = encode_price_series(asset, frame, fields)
+
+    assert fast == encode_model(PriceSeriesOut.of(asset, frame, fields), exclude_unset=True)
+    assert orjson.loads(fast)["bars"].get("close", [0, 0, None])[2] is None
+
+
+# --- the chart cache --------------------------------------------------------------------
+
+
+def test_the_chart_cache_keeps_the_most_recently_used_charts_and_size_zero_keeps_none() -> None:
+    charts = ChartCache(size=2)
+    charts.put("a", b"<svg a>")
+    charts.put("b", b"<svg b>")
+    assert charts.get("a") == b"<svg a>"  # b is now the least recently used
+    charts.put("c", b"<svg c>")
+    assert (charts.get("a"), charts.get("b"), charts.get("c")) == (b"<svg a>", None, b"<svg c>")
+
+    off = ChartCache(size=0)
+    off.put("a", b"<svg a>")
+    assert off.get("a") is None
