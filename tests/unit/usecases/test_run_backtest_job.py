@@ -15,9 +15,10 @@ from adapters.clock import ManualClock
 from adapters.memory import build_memory_repositories
 from adapters.memory.queue import InMemoryMessageQueue
 from domain.backtest import run_backtest
+from domain.errors import IllegalJobTransition
 from domain.model import BacktestJob, JobStatus, MacroFrequency, MacroSeries
 from domain.usecases import run_backtest as run_backtest_module
-from domain.usecases.backtests import RequeueStaleJobs
+from domain.usecases.backtests import CancelJob, RequeueStaleJobs
 from domain.usecases.run_backtest import RunBacktestJob, RunOptions
 from tests.unit.usecases.factories import bars, business_days, us_asset
 
@@ -91,7 +92,7 @@ async def test_a_job_over_unknown_assets_fails_with_the_reason(world):
 async def test_a_cancelled_job_is_not_run(world):
     repos, clock, run_job = world
     job = await queued(repos, clock)
-    await repos.jobs.cancel(job.id, clock.now())
+    await CancelJob(jobs=repos.jobs, clock=clock)(job.id)
 
     assert await run_job(job.id) is None
     assert (await repos.jobs.get(job.id)).status is JobStatus.CANCELLED
@@ -249,7 +250,9 @@ async def test_a_run_longer_than_the_stale_limit_keeps_its_heartbeat_fresh(
     )()
     assert report.requeued == [] and report.failed == []
     # A second worker holding a duplicate message is refused: the job is alive.
-    assert await repos.jobs.claim(job.id, clock.now(), STALE_AFTER_S) is None
+    with pytest.raises(IllegalJobTransition):
+        (await repos.jobs.get(job.id)).claim(clock.now(), STALE_AFTER_S)
+    assert await run_job(job.id) is None
 
     engine.release.set()
     assert await running is JobStatus.SUCCEEDED
