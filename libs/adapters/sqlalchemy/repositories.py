@@ -623,9 +623,10 @@ class SqlaResultRepository(_Joinable):
 
 
 class SqlaUnitOfWork:
-    """One database transaction, on one connection, over jobs and results. Write transactions
-    take SQLite's write lock up front (``transaction()``), so there a unit never loses a save;
-    on PostgreSQL a save that lost raises StaleJobVersion."""
+    """One database transaction, on one connection, over jobs and results. Like every write
+    transaction (``transaction()``) it takes SQLite's write lock when it begins, so on SQLite
+    units run one at a time and never lose a save; on PostgreSQL a save that lost raises
+    StaleJobVersion."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -634,8 +635,12 @@ class SqlaUnitOfWork:
     async def __aenter__(self) -> SqlaUnitOfWork:
         with translated():
             connection = await self._scope.enter_async_context(self._engine.connect())
-            await connection.execution_options(**{WRITE_TRANSACTION: True})
-            self._transaction = await connection.begin()
+            try:
+                await connection.execution_options(**{WRITE_TRANSACTION: True})
+                self._transaction = await connection.begin()
+            except BaseException:
+                await self._scope.aclose()
+                raise
         self.jobs = SqlaJobRepository(self._engine, connection)
         self.results = SqlaResultRepository(self._engine, connection)
         return self
