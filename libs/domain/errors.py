@@ -19,6 +19,11 @@ class Conflict(DomainError):
     """The request contradicts the stored state (taken name, finished job, reused key)."""
 
 
+class IllegalJobTransition(Conflict):
+    """The job's status does not allow the change asked for (claiming a finished job, cancelling
+    a succeeded one, finishing a job that is no longer running)."""
+
+
 class InvalidRequest(DomainError):
     """The request cannot be served as asked; ``errors`` names each bad field."""
 
@@ -33,6 +38,11 @@ class RetryableError(DomainError):
 
 class StorageUnavailable(RetryableError):
     """The database cannot be reached or refused the transaction for a transient reason."""
+
+
+class StaleJobVersion(RetryableError):
+    """The job was saved by another writer (a worker, a cancel, the sweeper) since this copy was
+    read: read it again and decide again."""
 
 
 class RestartRequired(DomainError):

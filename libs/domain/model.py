@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import pandas as pd
+
+from domain.errors import IllegalJobTransition
 
 
 class Market(enum.StrEnum):
@@ -171,11 +173,24 @@ class JobStatus(enum.StrEnum):
 
 
 _TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+# Queued or running: the jobs that count against their owner's limit.
+ACTIVE_JOB_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestJob:
-    """A queued backtest. ``spec`` is the validated request (design §7) as JSON-ready data."""
+    """A queued backtest. ``spec`` is the validated request (design §7) as JSON-ready data.
+
+    Its lifecycle is a state machine, and these methods are its only transitions::
+
+        queued ──claim──▶ running ──succeed / fail──▶ succeeded / failed
+           │                │ ▲
+           │                │ └─claim (its worker went silent: another takes over)
+           └──cancel──▶ cancelled ◀──cancel──┘
+
+    Each transition is pure: it returns the changed job, or raises IllegalJobTransition when
+    the job's status does not allow it. Repositories only persist what the transitions return.
+    """
 
     id: uuid.UUID
     status: JobStatus
@@ -192,6 +207,93 @@ class BacktestJob:
     finished_at: datetime | None = None
     enqueued_at: datetime | None = None
     heartbeat_at: datetime | None = None
+    # The store's version of this job as of when it was read: every save bumps it, and a save
+    # of an older version is refused (JobRepository.save). A stamp, not part of the job's
+    # value: not compared.
+    version: int = field(default=0, compare=False)
+
+    @property
+    def last_seen_at(self) -> datetime:
+        """The last sign of life of the job's worker: its heartbeat, else its claim."""
+        return self.heartbeat_at or self.started_at or self.updated_at
+
+    def is_stale(self, now: datetime, stale_after_s: float) -> bool:
+        """Running, but its worker has given no sign of life for more than ``stale_after_s``:
+        the worker died, and another may take the job over."""
+        silent_since = now - timedelta(seconds=stale_after_s)
+        return self.status is JobStatus.RUNNING and self.last_seen_at < silent_since
+
+    def claim(self, now: datetime, stale_after_s: float) -> BacktestJob:
+        """queued → running, or take over a stale running job. Every claim is one more
+        attempt. A finished job, or one a live worker holds, is not claimed."""
+        if self.status is not JobStatus.QUEUED and not self.is_stale(now, stale_after_s):
+            held = " by a live worker" if self.status is JobStatus.RUNNING else ""
+            raise IllegalJobTransition(f"job {self.id} is {self.status.value}{held}")
+        return replace(
+            self,
+            status=JobStatus.RUNNING,
+            attempts=self.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+        )
+
+    def heartbeat(self, now: datetime, progress: float | None = None) -> BacktestJob:
+        """A running job's worker is alive (and, when given, how far it got)."""
+        self._require_running("send heartbeats")
+        return replace(
+            self,
+            heartbeat_at=now,
+            updated_at=now,
+            progress=self.progress if progress is None else progress,
+        )
+
+    def succeed(self, now: datetime) -> BacktestJob:
+        """running → succeeded (its result is saved in the same unit of work)."""
+        return self._finish(JobStatus.SUCCEEDED, now, None)
+
+    def fail(self, now: datetime, reason: str) -> BacktestJob:
+        """running → failed, with the reason."""
+        return self._finish(JobStatus.FAILED, now, reason)
+
+    def cancel(self, now: datetime) -> BacktestJob:
+        """queued/running → cancelled (a running job's worker stops at its next heartbeat).
+        Cancelling a cancelled job changes nothing; a succeeded or failed one cannot be."""
+        if self.status is JobStatus.CANCELLED:
+            return self
+        if self.status.is_terminal:
+            raise IllegalJobTransition(f"job {self.id} already {self.status.value}")
+        return replace(self, status=JobStatus.CANCELLED, finished_at=now, updated_at=now)
+
+    def mark_enqueued(self, at: datetime) -> BacktestJob:
+        """Its ``run_backtest`` message was sent at ``at``. Allowed in every status: a worker
+        may take the message before the send is recorded."""
+        return replace(self, enqueued_at=at)
+
+    def _finish(self, status: JobStatus, now: datetime, error: str | None) -> BacktestJob:
+        self._require_running(f"become {status.value}")
+        return replace(self, status=status, finished_at=now, updated_at=now, error=error)
+
+    def _require_running(self, action: str) -> None:
+        if self.status is not JobStatus.RUNNING:
+            raise IllegalJobTransition(
+                f"job {self.id} is {self.status.value}; only a running job can {action}"
+            )
+
+
+# What saving a job may change: its identity, request and owner are fixed when it is created,
+# so every repository (the fake and SQL alike) writes exactly these fields.
+JOB_MUTABLE_FIELDS = (
+    "status",
+    "attempts",
+    "error",
+    "progress",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "enqueued_at",
+    "heartbeat_at",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

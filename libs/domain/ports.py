@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import TracebackType
 from typing import Protocol
 
 import pandas as pd
@@ -135,8 +136,12 @@ class MacroRepository(Protocol):
 
 
 class JobRepository(Protocol):
-    """Backtest jobs. Status changes are compare-and-set, so concurrent workers and redelivered
-    messages cannot run a finished job again."""
+    """Backtest jobs, stored with optimistic concurrency: every save bumps a job's ``version``
+    and is refused when another save came first, so two writers (workers, a cancel, the
+    sweeper) never both change the same state. The status rules are the job's own
+    transitions (``BacktestJob.claim`` and the others); the repository only stores their
+    results. Outside a unit of work every call is its own transaction; inside one
+    (``UnitOfWork.jobs``) calls share the unit's transaction."""
 
     async def add(self, job: BacktestJob) -> BacktestJob:
         """Insert; raise Conflict when ``idempotency_key`` is taken (read it with
@@ -144,6 +149,12 @@ class JobRepository(Protocol):
         ...
 
     async def get(self, job_id: uuid.UUID) -> BacktestJob | None: ...
+
+    async def save(self, job: BacktestJob) -> BacktestJob:
+        """Store the job's JOB_MUTABLE_FIELDS if the stored version is still ``job.version``;
+        return the job with its new version. Raise StaleJobVersion when the job was saved by
+        another writer since it was read, NotFound when there is no such job."""
+        ...
 
     async def by_idempotency_key(self, key: str) -> BacktestJob | None: ...
 
@@ -153,37 +164,11 @@ class JobRepository(Protocol):
         """Newest first."""
         ...
 
-    async def mark_enqueued(self, job_id: uuid.UUID, at: datetime) -> None: ...
-
-    async def claim(
-        self, job_id: uuid.UUID, now: datetime, stale_after_s: float
-    ) -> BacktestJob | None:
-        """queued → running (attempts + 1), or take over a running job whose heartbeat is older
-        than ``stale_after_s`` (its worker died). None when the job is terminal or held by a
-        live worker."""
-        ...
-
-    async def heartbeat(
-        self, job_id: uuid.UUID, now: datetime, progress: float | None = None
-    ) -> JobStatus | None:
-        """Refresh a running job's heartbeat; return its current status (a cancelled job tells
-        its worker to stop)."""
-        ...
-
-    async def finish(
-        self, job_id: uuid.UUID, status: JobStatus, now: datetime, error: str | None = None
-    ) -> bool:
-        """running → a terminal status; False when the job was no longer running."""
-        ...
-
-    async def cancel(self, job_id: uuid.UUID, now: datetime) -> BacktestJob:
-        """queued/running → cancelled; raise Conflict when already finished, NotFound when absent."""
-        ...
-
     async def stale_queued(
         self, enqueued_before: datetime, limit: int
     ) -> builtins.list[BacktestJob]:
-        """Queued jobs never enqueued or enqueued before the given time (for the sweeper)."""
+        """Queued jobs never enqueued or enqueued before the given time (for the sweeper),
+        oldest first."""
         ...
 
     async def count_active(self, owner: str | None) -> int:
@@ -193,10 +178,43 @@ class JobRepository(Protocol):
 
 class ResultRepository(Protocol):
     async def save(self, result: BacktestResult) -> None:
-        """Insert or replace by job_id: a job has at most one result."""
+        """Insert or replace by job_id: a job has at most one result. NotFound when the job
+        does not exist."""
         ...
 
     async def get(self, job_id: uuid.UUID) -> BacktestResult | None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over jobs and results: what the block saves is committed together by
+    ``commit()``, or not at all. Leaving the block without ``commit()``, by an exception or
+    not, rolls every change back::
+
+        async with repositories.unit_of_work() as uow:
+            job = await uow.jobs.get(job_id)
+            await uow.results.save(result)
+            await uow.jobs.save(job.succeed(now))
+            await uow.commit()
+
+    A save that lost to another writer raises StaleJobVersion, from ``save`` or from
+    ``commit``; the caller starts a new unit and decides again on what is stored then."""
+
+    @property
+    def jobs(self) -> JobRepository: ...
+
+    @property
+    def results(self) -> ResultRepository: ...
+
+    async def commit(self) -> None: ...
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
 
 
 class PortfolioRepository(Protocol):
@@ -357,6 +375,9 @@ class Repositories:
     portfolios: PortfolioRepository
     runs: IngestionRunRepository
     health: HealthCheck
+    # A new unit of work over the same store, for changes that must commit together (a job
+    # and its result); every other call of the repositories above is its own transaction.
+    unit_of_work: Callable[[], UnitOfWork]
 
 
 class Telemetry(Protocol):

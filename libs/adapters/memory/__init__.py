@@ -9,6 +9,7 @@ from adapters.memory.repositories import (
     InMemoryPortfolioRepository,
     InMemoryPriceRepository,
     InMemoryResultRepository,
+    InMemoryUnitOfWork,
     MemoryStore,
     build_memory_repositories,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "InMemoryPortfolioRepository",
     "InMemoryPriceRepository",
     "InMemoryResultRepository",
+    "InMemoryUnitOfWork",
     "MemoryStore",
     "build_memory_repositories",
 ]

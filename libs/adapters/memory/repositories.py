@@ -10,17 +10,20 @@ from __future__ import annotations
 import builtins
 import copy
 import dataclasses
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import pandas as pd
 
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, NotFound, StaleJobVersion
 from domain.model import (
+    ACTIVE_JOB_STATUSES,
     INGESTION_RUN_MUTABLE_FIELDS,
+    JOB_MUTABLE_FIELDS,
     Asset,
     AssetQuery,
     BacktestJob,
@@ -38,9 +41,6 @@ from domain.model import (
 from domain.observations import normalize_observations, observations_frame
 from domain.pagination import cursor_parts, encode_cursor
 from domain.ports import Repositories
-
-_ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
-
 
 _T = TypeVar("_T")
 
@@ -321,6 +321,17 @@ class InMemoryJobRepository:
         job = self._s.jobs.get(job_id)
         return _deep(job) if job else None
 
+    async def save(self, job: BacktestJob) -> BacktestJob:
+        stored = self._s.jobs.get(job.id)
+        if stored is None:
+            raise NotFound(f"job {job.id} does not exist")
+        if stored.version != job.version:
+            raise StaleJobVersion(f"job {job.id} was saved by another writer since it was read")
+        changes = {name: copy.deepcopy(getattr(job, name)) for name in JOB_MUTABLE_FIELDS}
+        saved = replace(stored, **changes, version=stored.version + 1)
+        self._s.jobs[job.id] = saved
+        return _deep(saved)
+
     async def by_idempotency_key(self, key: str) -> BacktestJob | None:
         for job in self._s.jobs.values():
             if job.idempotency_key == key:
@@ -333,64 +344,6 @@ class InMemoryJobRepository:
         rows = [j for j in self._s.jobs.values() if status is None or j.status == status]
         page, next_cursor = _page_newest_first(rows, "created_at", limit, cursor)
         return Page(items=[_deep(j) for j in page], next_cursor=next_cursor)
-
-    async def mark_enqueued(self, job_id: uuid.UUID, at: datetime) -> None:
-        job = self._s.jobs.get(job_id)
-        if job is not None:
-            self._s.jobs[job_id] = replace(job, enqueued_at=at)
-
-    async def claim(
-        self, job_id: uuid.UUID, now: datetime, stale_after_s: float
-    ) -> BacktestJob | None:
-        job = self._s.jobs.get(job_id)
-        if job is None or not _claimable(job, now, stale_after_s):
-            return None
-        claimed = replace(
-            job,
-            status=JobStatus.RUNNING,
-            attempts=job.attempts + 1,
-            started_at=now,
-            heartbeat_at=now,
-            updated_at=now,
-        )
-        self._s.jobs[job_id] = claimed
-        return _deep(claimed)
-
-    async def heartbeat(
-        self, job_id: uuid.UUID, now: datetime, progress: float | None = None
-    ) -> JobStatus | None:
-        job = self._s.jobs.get(job_id)
-        if job is None:
-            return None
-        if job.status == JobStatus.RUNNING:
-            new_progress = job.progress if progress is None else progress
-            job = replace(job, heartbeat_at=now, updated_at=now, progress=new_progress)
-            self._s.jobs[job_id] = job
-        return job.status
-
-    async def finish(
-        self, job_id: uuid.UUID, status: JobStatus, now: datetime, error: str | None = None
-    ) -> bool:
-        _require_terminal(status)
-        job = self._s.jobs.get(job_id)
-        if job is None or job.status != JobStatus.RUNNING:
-            return False
-        self._s.jobs[job_id] = replace(
-            job, status=status, finished_at=now, updated_at=now, error=error
-        )
-        return True
-
-    async def cancel(self, job_id: uuid.UUID, now: datetime) -> BacktestJob:
-        job = self._s.jobs.get(job_id)
-        if job is None:
-            raise NotFound(f"job {job_id} does not exist")
-        if job.status == JobStatus.CANCELLED:
-            return _deep(job)  # cancelling twice is a no-op, not an error
-        if job.status.is_terminal:
-            raise Conflict(f"job {job_id} already {job.status.value}")
-        cancelled = replace(job, status=JobStatus.CANCELLED, finished_at=now, updated_at=now)
-        self._s.jobs[job_id] = cancelled
-        return _deep(cancelled)
 
     async def stale_queued(
         self, enqueued_before: datetime, limit: int
@@ -405,22 +358,9 @@ class InMemoryJobRepository:
         return [_deep(j) for j in rows[: max(limit, 0)]]
 
     async def count_active(self, owner: str | None) -> int:
-        return sum(1 for j in self._s.jobs.values() if j.status in _ACTIVE and j.owner == owner)
-
-
-def _claimable(job: BacktestJob, now: datetime, stale_after_s: float) -> bool:
-    if job.status == JobStatus.QUEUED:
-        return True
-    if job.status != JobStatus.RUNNING:
-        return False
-    # A running job whose worker stopped heart-beating is taken over (its worker died).
-    last_sign = job.heartbeat_at or job.started_at or job.updated_at
-    return last_sign < now - timedelta(seconds=stale_after_s)
-
-
-def _require_terminal(status: JobStatus) -> None:
-    if not status.is_terminal:
-        raise ValueError(f"finish() needs a terminal status, got {status.value}")
+        return sum(
+            1 for j in self._s.jobs.values() if j.status in ACTIVE_JOB_STATUSES and j.owner == owner
+        )
 
 
 class InMemoryResultRepository:
@@ -435,6 +375,57 @@ class InMemoryResultRepository:
     async def get(self, job_id: uuid.UUID) -> BacktestResult | None:
         result = self._s.results.get(job_id)
         return _deep(result) if result else None
+
+
+class InMemoryUnitOfWork:
+    """One transaction over a MemoryStore's jobs and results. The block works on its own copy
+    of both; ``commit()`` publishes the block's changes at once, or refuses them all with
+    StaleJobVersion when another unit committed a change to one of the same jobs first (the
+    first to commit wins, as row versions make it in SQL). Without ``commit()`` the copy is
+    dropped: nothing happened."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._work = store
+
+    @property
+    def jobs(self) -> InMemoryJobRepository:
+        return InMemoryJobRepository(self._work)
+
+    @property
+    def results(self) -> InMemoryResultRepository:
+        return InMemoryResultRepository(self._work)
+
+    async def __aenter__(self) -> InMemoryUnitOfWork:
+        self._begin()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._work = self._store
+
+    async def commit(self) -> None:
+        jobs = _changed(self._work.jobs, self._jobs_before)
+        if any(self._store.jobs.get(i) is not self._jobs_before.get(i) for i in jobs):
+            raise StaleJobVersion("a job was saved by another writer since this unit read it")
+        self._store.jobs.update(jobs)
+        self._store.results.update(_changed(self._work.results, self._results_before))
+        self._begin()
+
+    def _begin(self) -> None:
+        self._jobs_before = dict(self._store.jobs)
+        self._results_before = dict(self._store.results)
+        self._work = replace(
+            self._store, jobs=dict(self._jobs_before), results=dict(self._results_before)
+        )
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _changed(work: dict[_K, _V], before: dict[_K, _V]) -> dict[_K, _V]:
+    # Every write stores a new object, so identity tells what the unit wrote.
+    return {key: value for key, value in work.items() if before.get(key) is not value}
 
 
 class InMemoryPortfolioRepository:
@@ -533,6 +524,7 @@ def build_memory_repositories(store: MemoryStore | None = None) -> Repositories:
         portfolios=InMemoryPortfolioRepository(s),
         runs=InMemoryIngestionRunRepository(s),
         health=InMemoryHealthCheck(),
+        unit_of_work=functools.partial(InMemoryUnitOfWork, s),
     )
 
 
@@ -545,6 +537,7 @@ __all__ = [
     "InMemoryPortfolioRepository",
     "InMemoryPriceRepository",
     "InMemoryResultRepository",
+    "InMemoryUnitOfWork",
     "MemoryStore",
     "build_memory_repositories",
 ]

@@ -17,6 +17,7 @@ from adapters.sqlalchemy.repositories import (
     SqlaMacroRepository,
     SqlaPortfolioRepository,
     SqlaResultRepository,
+    SqlaUnitOfWork,
     build_sqla_repositories,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "SqlaPortfolioRepository",
     "SqlaPriceRepository",
     "SqlaResultRepository",
+    "SqlaUnitOfWork",
     "alembic_config",
     "build_sqla_repositories",
     "create_engine",

@@ -1,18 +1,21 @@
 """SQLAlchemy Core implementations of the repository ports (PostgreSQL and SQLite).
 
 Each repository takes what differs between the databases from ``adapters.sqlalchemy.dialects``
-when it is built, so every method has one code path. Every method runs in its own
-transaction; status changes of jobs are single compare-and-set UPDATEs, so two workers can
+when it is built, so every method has one code path. Every method runs in its own transaction,
+except the job and result repositories of a unit of work (``SqlaUnitOfWork``), which share its
+transaction. A job is saved with a compare-and-set UPDATE on its version, so two workers can
 never both win a claim. Errors leave as domain errors (``adapters.sqlalchemy.errors``).
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -20,8 +23,9 @@ from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, tu
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sqlalchemy.coltypes import INT32_MAX, INT32_MIN, UTCDateTime
-from adapters.sqlalchemy.dialects import UpsertInsert, dialect_of
-from adapters.sqlalchemy.errors import read_only, transaction
+from adapters.sqlalchemy.dialects import POSTGRES, UpsertInsert, dialect_of
+from adapters.sqlalchemy.engine import WRITE_TRANSACTION
+from adapters.sqlalchemy.errors import read_only, transaction, translated
 
 # The job status read goes to asyncpg too, through the PostgreSQL module's record access.
 from adapters.sqlalchemy.postgres import RecordFields as _Fields
@@ -36,9 +40,11 @@ from adapters.sqlalchemy.tables import (
     macro_series,
     portfolios,
 )
-from domain.errors import Conflict, NotFound
+from domain.errors import NotFound, StaleJobVersion
 from domain.model import (
+    ACTIVE_JOB_STATUSES,
     INGESTION_RUN_MUTABLE_FIELDS,
+    JOB_MUTABLE_FIELDS,
     Asset,
     AssetQuery,
     AssetType,
@@ -59,8 +65,6 @@ from domain.model import (
 from domain.observations import normalize_observations, observations_frame
 from domain.pagination import cursor_parts, encode_cursor
 from domain.ports import Repositories
-
-_ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
 def dialect_insert(connection: AsyncConnection, table: Any) -> UpsertInsert:
@@ -360,32 +364,76 @@ def _job(row: Any) -> BacktestJob:
         finished_at=row.finished_at,
         enqueued_at=row.enqueued_at,
         heartbeat_at=row.heartbeat_at,
+        version=row.version,
     )
 
 
-def _job_values(job: BacktestJob) -> dict[str, Any]:
-    return {c.name: getattr(job, c.name) for c in backtest_jobs.columns} | {
-        "status": job.status.value
-    }
+_JOB_COLUMNS = tuple(c.name for c in backtest_jobs.columns)
 
 
-class SqlaJobRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+def _job_values(job: BacktestJob, names: Sequence[str] = _JOB_COLUMNS) -> dict[str, Any]:
+    values = {name: getattr(job, name) for name in names}
+    if "status" in values:
+        values["status"] = job.status.value
+    return values
+
+
+class _Joinable:
+    """A repository that runs every call in a transaction of its own, or, given a unit of
+    work's connection, inside that unit's transaction."""
+
+    def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
         self._engine = engine
+        self._connection = connection
 
+    def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        if self._connection is not None:
+            return _joined(self._connection)
+        return transaction(self._engine)
+
+    def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        if self._connection is not None:
+            return _joined(self._connection)
+        return read_only(self._engine)
+
+
+@asynccontextmanager
+async def _joined(connection: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+    """A unit of work's connection, its errors translated as ``transaction()`` does."""
+    with translated():
+        yield connection
+
+
+class SqlaJobRepository(_Joinable):
     async def add(self, job: BacktestJob) -> BacktestJob:
-        async with transaction(self._engine) as conn:
+        async with self._writing() as conn:
             await conn.execute(insert(backtest_jobs).values(_job_values(job)))
         return job
 
     async def get(self, job_id: uuid.UUID) -> BacktestJob | None:
-        if self._engine.dialect.name != "postgresql":
+        if self._connection is not None or dialect_of(self._engine) is not POSTGRES:
             return await self._one(backtest_jobs.c.id == job_id)
         # asyncpg directly, as assets.get(): job status polls are the gateway's most frequent
         # read, and SQLAlchemy's BEGIN/ROLLBACK and row processing cost more than the query.
         async with read_only(self._engine) as conn:
             record = await (await _driver(conn)).fetchrow(_GET_JOB, job_id)
         return _job(_JobFields(record)) if record else None
+
+    async def save(self, job: BacktestJob) -> BacktestJob:
+        # Compare-and-set on the version: of two saves based on the same read, one matches.
+        stmt = (
+            update(backtest_jobs)
+            .where(backtest_jobs.c.id == job.id, backtest_jobs.c.version == job.version)
+            .values(_job_values(job, JOB_MUTABLE_FIELDS) | {"version": job.version + 1})
+        )
+        async with self._writing() as conn:
+            if (await conn.execute(stmt)).rowcount == 1:
+                return replace(job, version=job.version + 1)
+            exists = select(backtest_jobs.c.id).where(backtest_jobs.c.id == job.id)
+            found = (await conn.execute(exists)).first() is not None
+        if not found:
+            raise NotFound(f"job {job.id} does not exist")
+        raise StaleJobVersion(f"job {job.id} was saved by another writer since it was read")
 
     async def by_idempotency_key(self, key: str) -> BacktestJob | None:
         return await self._one(backtest_jobs.c.idempotency_key == key)
@@ -399,106 +447,10 @@ class SqlaJobRepository:
         stmt = _newest_first_page(
             stmt, backtest_jobs.c.created_at, backtest_jobs.c.id, limit, cursor
         )
-        async with read_only(self._engine) as conn:
+        async with self._reading() as conn:
             rows = [_job(r) for r in await conn.execute(stmt)]
         items, next_cursor = _cut(rows, limit, "created_at")
         return Page(items=items, next_cursor=next_cursor)
-
-    async def mark_enqueued(self, job_id: uuid.UUID, at: datetime) -> None:
-        async with transaction(self._engine) as conn:
-            await conn.execute(
-                update(backtest_jobs).where(backtest_jobs.c.id == job_id).values(enqueued_at=at)
-            )
-
-    async def claim(
-        self, job_id: uuid.UUID, now: datetime, stale_after_s: float
-    ) -> BacktestJob | None:
-        # A running job whose worker stopped heart-beating is taken over (the worker died).
-        last_sign = func.coalesce(
-            backtest_jobs.c.heartbeat_at,
-            backtest_jobs.c.started_at,
-            backtest_jobs.c.updated_at,
-            type_=backtest_jobs.c.updated_at.type,
-        )
-        stale = now - timedelta(seconds=stale_after_s)
-        # One compare-and-set statement: of two concurrent claims exactly one matches.
-        stmt = (
-            update(backtest_jobs)
-            .where(
-                backtest_jobs.c.id == job_id,
-                or_(
-                    backtest_jobs.c.status == JobStatus.QUEUED.value,
-                    and_(backtest_jobs.c.status == JobStatus.RUNNING.value, last_sign < stale),
-                ),
-            )
-            .values(
-                status=JobStatus.RUNNING.value,
-                attempts=backtest_jobs.c.attempts + 1,
-                started_at=now,
-                heartbeat_at=now,
-                updated_at=now,
-            )
-            .returning(*backtest_jobs.columns)
-        )
-        async with transaction(self._engine) as conn:
-            row = (await conn.execute(stmt)).first()
-        return _job(row) if row else None
-
-    async def heartbeat(
-        self, job_id: uuid.UUID, now: datetime, progress: float | None = None
-    ) -> JobStatus | None:
-        values: dict[str, Any] = {"heartbeat_at": now, "updated_at": now}
-        if progress is not None:
-            values["progress"] = progress
-        async with transaction(self._engine) as conn:
-            await conn.execute(
-                update(backtest_jobs)
-                .where(
-                    backtest_jobs.c.id == job_id,
-                    backtest_jobs.c.status == JobStatus.RUNNING.value,
-                )
-                .values(**values)
-            )
-            stmt = select(backtest_jobs.c.status).where(backtest_jobs.c.id == job_id)
-            status = (await conn.execute(stmt)).scalar()
-        return JobStatus(status) if status else None
-
-    async def finish(
-        self, job_id: uuid.UUID, status: JobStatus, now: datetime, error: str | None = None
-    ) -> bool:
-        if not status.is_terminal:
-            raise ValueError(f"finish() needs a terminal status, got {status.value}")
-        stmt = (
-            update(backtest_jobs)
-            .where(
-                backtest_jobs.c.id == job_id,
-                backtest_jobs.c.status == JobStatus.RUNNING.value,
-            )
-            .values(status=status.value, finished_at=now, updated_at=now, error=error)
-        )
-        async with transaction(self._engine) as conn:
-            result = await conn.execute(stmt)
-        return bool(result.rowcount == 1)
-
-    async def cancel(self, job_id: uuid.UUID, now: datetime) -> BacktestJob:
-        stmt = (
-            update(backtest_jobs)
-            .where(backtest_jobs.c.id == job_id, backtest_jobs.c.status.in_(_ACTIVE))
-            .values(status=JobStatus.CANCELLED.value, finished_at=now, updated_at=now)
-            .returning(*backtest_jobs.columns)
-        )
-        async with transaction(self._engine) as conn:
-            row = (await conn.execute(stmt)).first()
-            if row is None:
-                current = await conn.execute(
-                    select(backtest_jobs).where(backtest_jobs.c.id == job_id)
-                )
-                row = current.first()
-                if row is None:
-                    raise NotFound(f"job {job_id} does not exist")
-                if row.status != JobStatus.CANCELLED.value:  # cancelling twice is a no-op
-                    raise Conflict(f"job {job_id} already {row.status}")
-        return _job(row)
 
     async def stale_queued(
         self, enqueued_before: datetime, limit: int
@@ -515,19 +467,20 @@ class SqlaJobRepository:
             .order_by(backtest_jobs.c.created_at, backtest_jobs.c.id)
             .limit(max(limit, 0))
         )
-        async with read_only(self._engine) as conn:
+        async with self._reading() as conn:
             return [_job(r) for r in await conn.execute(stmt)]
 
     async def count_active(self, owner: str | None) -> int:
         owner_match = (
             backtest_jobs.c.owner.is_(None) if owner is None else backtest_jobs.c.owner == owner
         )
-        stmt = select(func.count()).where(backtest_jobs.c.status.in_(_ACTIVE), owner_match)
-        async with read_only(self._engine) as conn:
+        active = [s.value for s in ACTIVE_JOB_STATUSES]
+        stmt = select(func.count()).where(backtest_jobs.c.status.in_(active), owner_match)
+        async with self._reading() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
     async def _one(self, condition: Any) -> BacktestJob | None:
-        async with read_only(self._engine) as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(select(backtest_jobs).where(condition))).first()
         return _job(row) if row else None
 
@@ -537,14 +490,11 @@ class SqlaJobRepository:
 _RESULT_JSON = ("metrics", "nav", "benchmark", "weights", "analytics")
 
 
-class SqlaResultRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class SqlaResultRepository(_Joinable):
     async def save(self, result: BacktestResult) -> None:
         values = {name: getattr(result, name) for name in _RESULT_JSON}
         values |= {"job_id": result.job_id, "created_at": result.created_at}
-        async with transaction(self._engine) as conn:
+        async with self._writing() as conn:
             stmt = dialect_insert(conn, backtest_results).values(values)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["job_id"],
@@ -554,7 +504,7 @@ class SqlaResultRepository:
 
     async def get(self, job_id: uuid.UUID) -> BacktestResult | None:
         stmt = select(backtest_results).where(backtest_results.c.job_id == job_id)
-        async with read_only(self._engine) as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(stmt)).first()
         if row is None:
             return None
@@ -567,6 +517,39 @@ class SqlaResultRepository:
             analytics=row.analytics,
             created_at=row.created_at,
         )
+
+
+class SqlaUnitOfWork:
+    """One database transaction, on one connection, over jobs and results. Like every write
+    transaction (``transaction()``) it takes SQLite's write lock when it begins, so on SQLite
+    units run one at a time and never lose a save; on PostgreSQL a save that lost raises
+    StaleJobVersion."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._scope = AsyncExitStack()
+
+    async def __aenter__(self) -> SqlaUnitOfWork:
+        with translated():
+            connection = await self._scope.enter_async_context(self._engine.connect())
+            try:
+                await connection.execution_options(**{WRITE_TRANSACTION: True})
+                self._transaction = await connection.begin()
+            except BaseException:
+                await self._scope.aclose()
+                raise
+        self.jobs = SqlaJobRepository(self._engine, connection)
+        self.results = SqlaResultRepository(self._engine, connection)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        # Closing the connection rolls back whatever was not committed.
+        with translated():
+            await self._scope.aclose()
+
+    async def commit(self) -> None:
+        with translated():
+            await self._transaction.commit()
 
 
 def _portfolio(row: Any) -> Portfolio:
@@ -730,4 +713,5 @@ def build_sqla_repositories(engine: AsyncEngine) -> Repositories:
         portfolios=SqlaPortfolioRepository(engine),
         runs=SqlaIngestionRunRepository(engine),
         health=SqlaHealthCheck(engine),
+        unit_of_work=functools.partial(SqlaUnitOfWork, engine),
     )

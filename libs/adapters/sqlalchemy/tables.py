@@ -145,6 +145,9 @@ backtest_jobs = Table(
     Column("finished_at", UTCDateTime),
     Column("enqueued_at", UTCDateTime),
     Column("heartbeat_at", UTCDateTime),
+    # Bumped by every save: a save is an UPDATE ... WHERE version = <the version it read>, so
+    # of two writers that read the same job only the first changes it (JobRepository.save).
+    Column("version", Integer, nullable=False, server_default="0"),
     Index("ix_backtest_jobs_status_created_at", "status", "created_at"),
     Index("ix_backtest_jobs_created_at", "created_at"),
     Index("ix_backtest_jobs_owner_status", "owner", "status"),

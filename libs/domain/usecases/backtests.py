@@ -22,12 +22,18 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from domain.backtest import BacktestSpec, required_history_days, validate_strategy_params
 from domain.backtest.spec import MAX_UNIVERSE
-from domain.errors import Conflict, InvalidRequest, NotFound, QueueUnavailable
+from domain.errors import (
+    Conflict,
+    IllegalJobTransition,
+    InvalidRequest,
+    NotFound,
+    QueueUnavailable,
+)
 from domain.messages import RunBacktest, encode_message
 from domain.model import Asset, BacktestJob, BacktestResult, JobStatus, Page
 from domain.ports import (
@@ -38,6 +44,7 @@ from domain.ports import (
     PriceRepository,
     ResultRepository,
 )
+from domain.usecases.job_changes import change_job
 
 log = logging.getLogger(__name__)
 
@@ -174,9 +181,11 @@ class SubmitBacktest:
             # The row is committed; the sweeper re-sends queued jobs that were never enqueued.
             log.warning("backtest queue unavailable; job %s left for the sweeper", job.id)
             return SubmitOutcome(job=job, created=True, enqueued=False)
+        # Saved over the version ``add`` returned: one UPDATE, as long as no worker has
+        # claimed the job yet.
         at = self._clock.now()
-        await self._jobs.mark_enqueued(job.id, at)
-        return SubmitOutcome(job=replace(job, enqueued_at=at), created=True, enqueued=True)
+        enqueued = await change_job(self._jobs, job, lambda j: j.mark_enqueued(at))
+        return SubmitOutcome(job=enqueued, created=True, enqueued=True)
 
     async def _validate(self, spec: BacktestSpec) -> None:
         errors = self._check_limits(spec)
@@ -318,7 +327,10 @@ class CancelJob:
         self._clock = clock
 
     async def __call__(self, job_id: uuid.UUID) -> BacktestJob:
-        return await self._jobs.cancel(job_id, self._clock.now())
+        job = await self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return await change_job(self._jobs, job, lambda j: j.cancel(self._clock.now()))
 
 
 class GetResult:
@@ -356,8 +368,8 @@ class RequeueStaleJobs:
     """Tie job rows to queue messages (design §4): re-send ``run_backtest`` for queued jobs never
     enqueued or enqueued more than ``requeue_after_s`` ago, and for running jobs whose worker
     stopped heart-beating (their message may have gone to the DLQ); fail stale running jobs that
-    already used ``max_attempts``. Safe to run from several processes: claim() is compare-and-set,
-    so a duplicate message never runs a job twice."""
+    already used ``max_attempts``. Safe to run from several processes: a claim is saved only
+    over the version it was decided on, so a duplicate message never runs a job twice."""
 
     def __init__(
         self,
@@ -374,7 +386,7 @@ class RequeueStaleJobs:
         self._queue = queue
         self._clock = clock
         self._requeue_after = timedelta(seconds=requeue_after_s)
-        self._stale_running = timedelta(seconds=stale_running_after_s)
+        self._stale_running_after_s = stale_running_after_s
         self._max_attempts = max_attempts
         self._batch = batch
 
@@ -388,8 +400,7 @@ class RequeueStaleJobs:
             errors += await self._send(job, requeued)
         for job in await self._silent_running(now):
             if job.attempts >= self._max_attempts:
-                reason = f"abandoned after {job.attempts} attempts (worker stopped responding)"
-                if await self._jobs.finish(job.id, JobStatus.FAILED, now, reason):
+                if await self._fail(job, now):
                     failed.append(job.id)
             elif job.enqueued_at is None or job.enqueued_at < now - self._requeue_after:
                 # Re-sent at most once per requeue period, so a down backtester never floods
@@ -397,13 +408,22 @@ class RequeueStaleJobs:
                 errors += await self._send(job, requeued)
         return SweepReport(requeued=requeued, failed=failed, send_errors=errors)
 
+    async def _fail(self, job: BacktestJob, now: datetime) -> bool:
+        reason = f"abandoned after {job.attempts} attempts (worker stopped responding)"
+        try:
+            await change_job(self._jobs, job, lambda j: j.fail(now, reason))
+        except IllegalJobTransition:
+            return False  # it finished or was cancelled since it was listed
+        return True
+
     async def _send(self, job: BacktestJob, requeued: list[uuid.UUID]) -> int:
         try:
             await self._queue.send(encode_message(RunBacktest(job_id=job.id)))
         except QueueUnavailable:
             log.warning("backtest queue unavailable; job %s stays for the next sweep", job.id)
             return 1
-        await self._jobs.mark_enqueued(job.id, self._clock.now())
+        at = self._clock.now()
+        await change_job(self._jobs, job, lambda j: j.mark_enqueued(at))
         requeued.append(job.id)
         return 0
 
@@ -412,12 +432,8 @@ class RequeueStaleJobs:
         cursor: str | None = None
         while len(stale) < self._batch:
             page = await self._jobs.list(JobStatus.RUNNING, self._batch, cursor)
-            stale += [j for j in page.items if _last_sign(j) < now - self._stale_running]
+            stale += [j for j in page.items if j.is_stale(now, self._stale_running_after_s)]
             cursor = page.next_cursor
             if cursor is None:
                 break
         return stale[: self._batch]
-
-
-def _last_sign(job: BacktestJob) -> datetime:
-    return job.heartbeat_at or job.started_at or job.updated_at

@@ -1,14 +1,18 @@
 """RunBacktestJob: the backtester's handler for ``run_backtest``.
 
 Business rules
-- The job is claimed first (queued → running, compare-and-set): a redelivered or duplicated
-  message for a finished job, or one a live worker holds, changes nothing.
+- The job is claimed first (queued → running, ``BacktestJob.claim``, saved over the version it
+  was decided on): a redelivered or duplicated message for a finished job, or one a live worker
+  holds, changes nothing.
 - A job whose worker died (stale heartbeat) is taken over; after ``max_attempts`` claims it fails
   instead of looping.
 - A request that cannot run (unknown asset, no data in range, too short for its lookback) fails
   the job with that reason; transient storage errors propagate so the message is retried.
-- The result is stored before the job is marked succeeded; a job has at most one result.
-- A cancelled job stops at its next checkpoint and stores nothing.
+- The result is stored and the job marked succeeded in one unit of work: a job is never
+  succeeded without its result, nor is a result stored for a job that did not succeed here. A
+  job has at most one result.
+- A cancelled job stops at its next checkpoint, or at the latest when it would finish, and
+  stores nothing.
 - While the job runs (loading data, the engine computing), its heartbeat is refreshed every
   ``heartbeat_every_s``, so a run longer than ``stale_after_s`` is not mistaken for a dead
   worker's (the sweeper would re-send it and a second worker would take it over: the job would
@@ -24,15 +28,22 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from domain.backtest import BacktestSpec, MarketData, required_history_days, run_backtest
-from domain.errors import DomainError, InvalidRequest, PermanentFailure, RetryableError
+from domain.errors import (
+    DomainError,
+    IllegalJobTransition,
+    InvalidRequest,
+    PermanentFailure,
+    RetryableError,
+)
 from domain.model import Asset, BacktestJob, BacktestResult, Currency, JobStatus
-from domain.ports import Clock, Repositories, Telemetry
+from domain.ports import Clock, Repositories, Telemetry, UnitOfWork
+from domain.usecases.job_changes import retry_stale
 
 # The risk-free series when the request names none; used only where it is stored.
 DEFAULT_RISK_FREE_SERIES = "DTB3"
@@ -43,6 +54,11 @@ _WARMUP_MARGIN = timedelta(days=10)
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
+# A finishing transition of a running job, given the time it finishes.
+Finish = Callable[[BacktestJob, datetime], BacktestJob]
+# What this worker reports when it finished the job itself (a cancel is never reported).
+_FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
 
 
 class JobCancelled(Exception):
@@ -80,20 +96,21 @@ class RunBacktestJob:
     async def __call__(
         self, job_id: uuid.UUID, *, heartbeat: Callable[[], Awaitable[None]] | None = None
     ) -> JobStatus | None:
-        """Run the job; return its final status, or None when there was nothing to do."""
-        job = await self._repos.jobs.claim(job_id, self._clock.now(), self._options.stale_after_s)
+        """Run the job; return its final status, or None when there was nothing to do (or the
+        job was finished elsewhere before this run could finish it)."""
+        job = await self._claim(job_id)
         if job is None:
             return None
         if job.attempts > self._options.max_attempts:
-            await self._finish(job, JobStatus.FAILED, f"gave up after {job.attempts - 1} attempts")
-            return JobStatus.FAILED
+            reason = f"gave up after {job.attempts - 1} attempts"
+            return await self._finish(job, _failing(reason))
         # Loading a large universe can take long too, so the timer covers the whole run.
         async with self._keeping_alive(job):
             return await self._run(job, heartbeat)
 
     async def _run(
         self, job: BacktestJob, heartbeat: Callable[[], Awaitable[None]] | None
-    ) -> JobStatus:
+    ) -> JobStatus | None:
         try:
             spec = BacktestSpec.model_validate(job.spec)
             data, labels = await self._load(spec)
@@ -105,28 +122,87 @@ class RunBacktestJob:
         except RetryableError:
             raise
         except (DomainError, ValueError) as exc:
-            await self._finish(job, JobStatus.FAILED, _reason(exc))
-            return JobStatus.FAILED
-        await self._repos.results.save(
-            BacktestResult(
-                job_id=job.id,
-                metrics=outcome.metrics,
-                nav=_series_json(outcome.nav),
-                benchmark=_series_json(outcome.benchmark_nav)
-                if outcome.benchmark_nav is not None
-                else None,
-                weights=outcome.trades,
-                analytics={**outcome.analytics, "universe": labels},
-                created_at=self._clock.now(),
-            )
+            return await self._finish(job, _failing(_reason(exc)))
+        result = BacktestResult(
+            job_id=job.id,
+            metrics=outcome.metrics,
+            nav=_series_json(outcome.nav),
+            benchmark=_series_json(outcome.benchmark_nav)
+            if outcome.benchmark_nav is not None
+            else None,
+            weights=outcome.trades,
+            analytics={**outcome.analytics, "universe": labels},
+            created_at=self._clock.now(),
         )
-        await self._finish(job, JobStatus.SUCCEEDED, None)
-        return JobStatus.SUCCEEDED
+        return await self._finish(job, BacktestJob.succeed, result)
+
+    async def _claim(self, job_id: uuid.UUID) -> BacktestJob | None:
+        async def claim(uow: UnitOfWork, job: BacktestJob) -> BacktestJob | None:
+            try:
+                claimed = job.claim(self._clock.now(), self._options.stale_after_s)
+            except IllegalJobTransition:
+                return None  # finished, cancelled or held by a live worker
+            return await uow.jobs.save(claimed)
+
+        return await self._with_job(job_id, claim)
+
+    async def _beat(self, job_id: uuid.UUID, progress: float | None = None) -> JobStatus | None:
+        """Refresh a running job's heartbeat; return the job's status (a cancelled job tells
+        its worker to stop), None when the job is gone."""
+
+        async def beat(uow: UnitOfWork, job: BacktestJob) -> JobStatus:
+            with contextlib.suppress(IllegalJobTransition):  # not running: nothing to keep alive
+                await uow.jobs.save(job.heartbeat(self._clock.now(), progress))
+            return job.status
+
+        return await self._with_job(job_id, beat)
+
+    async def _finish(
+        self, job: BacktestJob, transition: Finish, result: BacktestResult | None = None
+    ) -> JobStatus | None:
+        """Apply ``transition`` (succeed or fail) to the running job and save it with its
+        result, in one unit of work. Return the status it finished in; CANCELLED when it was
+        cancelled meanwhile (nothing is stored); None when it was finished elsewhere (the
+        sweeper gave up on it, or a worker that took it over finished first)."""
+
+        async def finish(uow: UnitOfWork, stored: BacktestJob) -> JobStatus | None:
+            try:
+                done = transition(stored, self._clock.now())
+            except IllegalJobTransition:
+                return JobStatus.CANCELLED if stored.status is JobStatus.CANCELLED else None
+            if result is not None:
+                await uow.results.save(result)
+            await uow.jobs.save(done)
+            return done.status
+
+        status = await self._with_job(job.id, finish)
+        if status in _FINISHED and self._telemetry:
+            now = self._clock.now()
+            started = job.started_at or now
+            self._telemetry.backtest_job_finished(status, (now - started).total_seconds())
+        return status
+
+    async def _with_job(
+        self, job_id: uuid.UUID, work: Callable[[UnitOfWork, BacktestJob], Awaitable[T]]
+    ) -> T | None:
+        """Run ``work`` on the stored job in one unit of work and commit (None when there is
+        no such job); from the start when its save lost to another writer's."""
+
+        async def attempt() -> T | None:
+            async with self._repos.unit_of_work() as uow:
+                job = await uow.jobs.get(job_id)
+                if job is None:
+                    return None
+                outcome = await work(uow, job)
+                await uow.commit()
+                return outcome
+
+        return await retry_stale(attempt)
 
     async def _checkpoint(
         self, job: BacktestJob, progress: float, heartbeat: Callable[[], Awaitable[None]] | None
     ) -> None:
-        status = await self._repos.jobs.heartbeat(job.id, self._clock.now(), progress)
+        status = await self._beat(job.id, progress)
         if status is JobStatus.CANCELLED:
             raise JobCancelled
         if heartbeat is not None:
@@ -147,17 +223,11 @@ class RunBacktestJob:
         while True:
             await self._sleep(self._options.heartbeat_every_s)
             try:
-                await self._repos.jobs.heartbeat(job_id, self._clock.now())
+                await self._beat(job_id)
             except Exception as exc:  # a missed beat is survivable; the next one may succeed
                 log.warning(
                     "job heartbeat failed", extra={"job_id": str(job_id), "error": str(exc)}
                 )
-
-    async def _finish(self, job: BacktestJob, status: JobStatus, error: str | None) -> None:
-        now = self._clock.now()
-        if await self._repos.jobs.finish(job.id, status, now, error) and self._telemetry:
-            started = job.started_at or now
-            self._telemetry.backtest_job_finished(status, (now - started).total_seconds())
 
     async def _load(self, spec: BacktestSpec) -> tuple[MarketData, dict[str, Any]]:
         refs: list[str | int] = list(spec.universe)
@@ -246,6 +316,10 @@ def _series_json(series: pd.Series) -> dict[str, list[Any]]:
         "dates": [d.date().isoformat() for d in index],
         "values": [float(v) for v in series.to_numpy()],
     }
+
+
+def _failing(reason: str) -> Finish:
+    return lambda job, now: job.fail(now, reason)
 
 
 def _reason(exc: Exception) -> str:

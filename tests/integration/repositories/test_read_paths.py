@@ -88,14 +88,14 @@ async def test_a_job_with_every_field_set_round_trips_through_get(repos: Reposit
         owner="owner-1",
     )
     await repos.jobs.add(job)
-    claimed = await repos.jobs.claim(job.id, later, stale_after_s=0)  # a stale running job
-    assert claimed is not None
+    claimed = await repos.jobs.save(job.claim(later, stale_after_s=0))  # a stale running job
 
     got = await repos.jobs.get(job.id)
 
     assert got == claimed
     assert got is not None and type(got.id) is uuid.UUID
     assert (got.attempts, got.started_at, got.heartbeat_at) == (1, later, later)
+    assert got.version == claimed.version == 1
     for stamp in (got.created_at, got.updated_at, got.started_at, got.heartbeat_at):
         assert isinstance(stamp, datetime) and stamp.utcoffset() == timedelta(0)
         assert stamp.tzinfo == UTC

@@ -50,3 +50,6 @@ async def test_reads_and_writes_report_an_unreachable_database(unreachable: Repo
         await unreachable.assets.list(AssetQuery())
     with pytest.raises(StorageUnavailable):
         await unreachable.prices.upsert(1, make_bars(2))
+    with pytest.raises(StorageUnavailable):
+        async with unreachable.unit_of_work():
+            pass

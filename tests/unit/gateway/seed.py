@@ -115,9 +115,10 @@ async def finished_job(
     job = BacktestJob(
         id=uuid.uuid4(), status=JobStatus.QUEUED, spec=spec_body(), created_at=now, updated_at=now
     )
-    await repos.jobs.add(job)
-    await repos.jobs.claim(job.id, now, 60)
-    await repos.jobs.finish(job.id, status, now, None if status == JobStatus.SUCCEEDED else "boom")
+    claimed = await repos.jobs.save((await repos.jobs.add(job)).claim(now, 60))
+    await repos.jobs.save(
+        claimed.succeed(now) if status == JobStatus.SUCCEEDED else claimed.fail(now, "boom")
+    )
     if status == JobStatus.SUCCEEDED:
         dates = [d.isoformat() for d in pd.bdate_range("2020-01-01", periods=300).date]
         nav = list(np.linspace(1000.0, 1000.0 * (1 + cagr), 300))

@@ -113,7 +113,8 @@ async def test_long_poll_returns_when_the_status_changes(stack: Stack) -> None:
         await asyncio.sleep(0.05)
         import uuid
 
-        await stack.repos.jobs.claim(uuid.UUID(job_id), stack.clock.now(), 60)
+        job = await stack.repos.jobs.get(uuid.UUID(job_id))
+        await stack.repos.jobs.save(job.claim(stack.clock.now(), 60))
 
     claimer = asyncio.create_task(worker_claims())
     response = await stack.client.get(f"/v1/backtests/{job_id}", params={"wait": 10})

@@ -12,7 +12,7 @@ from adapters.clock import ManualClock
 from adapters.memory.queue import InMemoryMessageQueue
 from domain.backtest.spec import BacktestSpec
 from domain.errors import Conflict, InvalidRequest, NotFound, QueueUnavailable
-from domain.model import JobStatus
+from domain.model import BacktestJob, JobStatus
 from domain.ports import Repositories
 from domain.usecases.backtests import (
     CancelJob,
@@ -74,6 +74,13 @@ def request(
     return SubmitBacktestRequest(
         spec=BacktestSpec.model_validate(spec_body(**overrides)), idempotency_key=key, owner=owner
     )
+
+
+async def claim(repos: Repositories, job_id: uuid.UUID, clock: ManualClock) -> BacktestJob:
+    """What a worker taking the job's message does."""
+    job = await repos.jobs.get(job_id)
+    assert job is not None
+    return await repos.jobs.save(job.claim(clock.now(), stale_after_s=60))
 
 
 async def sent_job_ids(queue: InMemoryMessageQueue) -> list[str]:
@@ -192,7 +199,7 @@ async def test_sweeper_fails_a_silent_running_job_past_max_attempts(repos, clock
     queue = InMemoryMessageQueue()
     job = (await submitter(repos, queue, clock)(request())).job
     for _ in range(3):
-        await repos.jobs.claim(job.id, clock.now(), stale_after_s=60)
+        await claim(repos, job.id, clock)
         clock.advance(timedelta(minutes=10))
     report = await RequeueStaleJobs(jobs=repos.jobs, queue=queue, clock=clock, max_attempts=3)()
     assert report.failed == [job.id]
@@ -204,7 +211,7 @@ async def test_sweeper_resends_a_silent_running_job_with_attempts_left(repos, cl
     queue = InMemoryMessageQueue()
     job = (await submitter(repos, queue, clock)(request())).job
     await sent_job_ids(queue)  # the first delivery, now lost with its worker
-    await repos.jobs.claim(job.id, clock.now(), stale_after_s=60)
+    await claim(repos, job.id, clock)
     clock.advance(timedelta(minutes=10))
     report = await RequeueStaleJobs(jobs=repos.jobs, queue=queue, clock=clock)()
     assert report.requeued == [job.id]

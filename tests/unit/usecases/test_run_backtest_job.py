@@ -6,18 +6,22 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
 
 from adapters.clock import ManualClock
-from adapters.memory import build_memory_repositories
+from adapters.memory import InMemoryResultRepository, InMemoryUnitOfWork, build_memory_repositories
 from adapters.memory.queue import InMemoryMessageQueue
 from domain.backtest import run_backtest
+from domain.errors import IllegalJobTransition, StorageUnavailable
 from domain.model import BacktestJob, JobStatus, MacroFrequency, MacroSeries
+from domain.ports import Repositories
 from domain.usecases import run_backtest as run_backtest_module
-from domain.usecases.backtests import RequeueStaleJobs
+from domain.usecases.backtests import CancelJob, RequeueStaleJobs
 from domain.usecases.run_backtest import RunBacktestJob, RunOptions
 from tests.unit.usecases.factories import bars, business_days, us_asset
 
@@ -91,7 +95,7 @@ async def test_a_job_over_unknown_assets_fails_with_the_reason(world):
 async def test_a_cancelled_job_is_not_run(world):
     repos, clock, run_job = world
     job = await queued(repos, clock)
-    await repos.jobs.cancel(job.id, clock.now())
+    await CancelJob(jobs=repos.jobs, clock=clock)(job.id)
 
     assert await run_job(job.id) is None
     assert (await repos.jobs.get(job.id)).status is JobStatus.CANCELLED
@@ -249,7 +253,9 @@ async def test_a_run_longer_than_the_stale_limit_keeps_its_heartbeat_fresh(
     )()
     assert report.requeued == [] and report.failed == []
     # A second worker holding a duplicate message is refused: the job is alive.
-    assert await repos.jobs.claim(job.id, clock.now(), STALE_AFTER_S) is None
+    with pytest.raises(IllegalJobTransition):
+        (await repos.jobs.get(job.id)).claim(clock.now(), STALE_AFTER_S)
+    assert await run_job(job.id) is None
 
     engine.release.set()
     assert await running is JobStatus.SUCCEEDED
@@ -273,3 +279,96 @@ async def test_the_heartbeat_timer_stops_when_the_engine_fails(world, monkeypatc
 def test_a_heartbeat_as_slow_as_the_stale_limit_is_refused():
     with pytest.raises(ValueError, match="heartbeat_every_s"):
         RunOptions(stale_after_s=60, heartbeat_every_s=60)
+
+
+# --- finishing: the result and the job in one unit of work -----------------------------------
+
+
+async def test_a_result_that_cannot_be_stored_leaves_the_job_running_without_it(world, monkeypatch):
+    repos, clock, run_job = world
+    job = await queued(repos, clock)
+
+    async def storage_down(self, result):
+        raise StorageUnavailable("database unavailable")
+
+    monkeypatch.setattr(InMemoryResultRepository, "save", storage_down)
+
+    with pytest.raises(StorageUnavailable):
+        await run_job(job.id)
+    stored = await repos.jobs.get(job.id)
+    assert stored.status is JobStatus.RUNNING and stored.finished_at is None
+    assert await repos.results.get(job.id) is None
+
+
+async def test_a_job_cancelled_after_its_last_checkpoint_stores_no_result(world):
+    repos, clock, run_job = world
+    job = await queued(repos, clock)
+    checkpoints = []
+
+    async def cancel_at_the_last_checkpoint() -> None:
+        checkpoints.append(clock.now())
+        if len(checkpoints) == 2:
+            await CancelJob(jobs=repos.jobs, clock=clock)(job.id)
+
+    assert await run_job(job.id, heartbeat=cancel_at_the_last_checkpoint) is JobStatus.CANCELLED
+    assert (await repos.jobs.get(job.id)).status is JobStatus.CANCELLED
+    assert await repos.results.get(job.id) is None
+
+
+class InterruptedCommit:
+    """Units of work of which the first to commit the job in status ``when`` finds that another
+    writer ran ``meanwhile`` and saved the job first."""
+
+    def __init__(
+        self,
+        repos: Repositories,
+        job_id: uuid.UUID,
+        when: JobStatus,
+        meanwhile: Callable[[], Awaitable[object]],
+    ) -> None:
+        self.repos, self.job_id, self.when, self.meanwhile = repos, job_id, when, meanwhile
+        self.interrupted = False
+
+    def __call__(self) -> InMemoryUnitOfWork:
+        unit = self.repos.unit_of_work()
+        commit = unit.commit
+
+        async def interrupted_commit() -> None:
+            if not self.interrupted and (await unit.jobs.get(self.job_id)).status is self.when:
+                self.interrupted = True
+                await self.meanwhile()
+            await commit()
+
+        unit.commit = interrupted_commit
+        return unit
+
+
+async def test_a_finish_that_lost_to_a_heartbeat_is_made_again_on_the_stored_job(world):
+    repos, clock, _ = world
+    job = await queued(repos, clock)
+
+    async def heartbeat_timer() -> None:
+        running = await repos.jobs.get(job.id)
+        await repos.jobs.save(running.heartbeat(clock.now()))
+
+    units = InterruptedCommit(repos, job.id, JobStatus.SUCCEEDED, heartbeat_timer)
+    run_job = RunBacktestJob(repositories=replace(repos, unit_of_work=units), clock=clock)
+
+    assert await run_job(job.id) is JobStatus.SUCCEEDED
+
+    assert units.interrupted
+    assert (await repos.jobs.get(job.id)).status is JobStatus.SUCCEEDED
+    assert await repos.results.get(job.id) is not None
+
+
+async def test_a_claim_that_lost_to_another_worker_does_not_run_the_job_again(world):
+    repos, clock, other_worker = world
+    job = await queued(repos, clock)
+    units = InterruptedCommit(repos, job.id, JobStatus.RUNNING, lambda: other_worker(job.id))
+    run_job = RunBacktestJob(repositories=replace(repos, unit_of_work=units), clock=clock)
+
+    assert await run_job(job.id) is None
+
+    assert units.interrupted
+    stored = await repos.jobs.get(job.id)
+    assert stored.status is JobStatus.SUCCEEDED and stored.attempts == 1
