@@ -1,14 +1,20 @@
-"""Message handlers of the ingestor, registered by message type."""
+"""Message handlers of the ingestor, registered by message type, and its run maintenance."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
+from adapters.worker import Handler
 from domain.messages import UpdateMacro, UpdatePrices
-from ingestor.bootstrap import IngestorContainer
+from domain.model import RunStatus
+from domain.ports import Clock, IngestionRunRepository, Telemetry
+from domain.usecases.ingest_macro import IngestMacro
+from domain.usecases.ingest_prices import IngestPrices
+from domain.usecases.runs import aggregate_parent
 
 log = logging.getLogger("ingestor")
 
@@ -21,10 +27,10 @@ def run_id_for(message_id: str) -> uuid.UUID:
 
 
 def build_handlers(
-    container: IngestorContainer,
-) -> Mapping[str, Callable[[Any, Any], Awaitable[None]]]:
+    *, ingest_prices: IngestPrices, ingest_macro: IngestMacro
+) -> Mapping[str, Handler]:
     async def update_prices(message: UpdatePrices, context: Any) -> None:
-        run = await container.ingest_prices(message, run_id=run_id_for(context.message_id))
+        run = await ingest_prices(message, run_id=run_id_for(context.message_id))
         log.info(
             "update_prices finished",
             extra={
@@ -36,7 +42,7 @@ def build_handlers(
         )
 
     async def update_macro(message: UpdateMacro, context: Any) -> None:
-        run = await container.ingest_macro(message, run_id=run_id_for(context.message_id))
+        run = await ingest_macro(message, run_id=run_id_for(context.message_id))
         log.info(
             "update_macro finished",
             extra={"run_id": str(run.id), "status": str(run.status), "counts": run.counts},
@@ -45,21 +51,21 @@ def build_handlers(
     return {"update_prices": update_prices, "update_macro": update_macro}
 
 
-async def maintain_runs(container: IngestorContainer) -> None:
-    """Close runs whose worker went away, and close fanned-out parents whose children finished
-    (a child's own aggregation can miss a sibling that committed at the same moment)."""
-    from datetime import timedelta
-
-    from domain.model import RunStatus
-    from domain.usecases.runs import aggregate_parent
-
-    runs = container.repositories.runs
-    now = container.clock.now()
-    timeout = timedelta(seconds=container.settings.worker.handler_timeout_seconds + 60)
-    abandoned = await runs.abandon_stale(now - timeout, now)
+async def maintain_runs(
+    runs: IngestionRunRepository,
+    clock: Clock,
+    telemetry: Telemetry | None,
+    *,
+    abandon_after: timedelta,
+) -> None:
+    """Close runs whose worker went away (silent for ``abandon_after``), and close fanned-out
+    parents whose children finished (a child's own aggregation can miss a sibling that
+    committed at the same moment)."""
+    now = clock.now()
+    abandoned = await runs.abandon_stale(now - abandon_after, now)
     if abandoned:
         log.warning("closed abandoned ingestion runs", extra={"count": abandoned})
     page = await runs.list(limit=100, cursor=None)
     for run in page.items:
         if run.status is RunStatus.RUNNING and "children" in run.counts:
-            await aggregate_parent(runs, run.id, container.clock, container.telemetry)
+            await aggregate_parent(runs, run.id, clock, telemetry)

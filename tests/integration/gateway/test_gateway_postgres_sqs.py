@@ -20,8 +20,7 @@ from adapters.sqlalchemy import (
     run_migrations,
 )
 from domain.model import Asset, AssetType, Currency, Exchange, JobStatus, Market
-from gateway.app import create_app_from_env
-from gateway.bootstrap import engine_options, ping_when_idle
+from gateway.bootstrap import create_app_from_env, engine_options, ping_when_idle
 from gateway.container import GatewayContainer
 from tests.support.gateway import queue_settings, running_gateway
 from tests.unit.gateway.seed import bars
