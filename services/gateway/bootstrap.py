@@ -117,19 +117,13 @@ def bootstrap(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as resources:
-            repos = repositories
-            if repos is None:
-                repos = await resources.enter_async_context(
-                    open_gateway_repositories(settings.database)
-                )
-            backtests, ingest = backtest_queue, ingest_queue
-            if backtests is None or ingest is None:
-                queues = settings.queues
-                connection = await resources.enter_async_context(open_sqs(queues))
-                backtests = backtests or lazy_queue(connection, queues.backtest_queue_name, queues)
-                ingest = ingest or lazy_queue(connection, queues.ingest_queue_name, queues)
-            install_container(app, assemble(repos, backtests, ingest))
+        async with open_adapters(
+            settings,
+            repositories=repositories,
+            backtest_queue=backtest_queue,
+            ingest_queue=ingest_queue,
+        ) as adapters:
+            install_container(app, assemble(*adapters))
             freeze_startup_heap()
             try:
                 yield
@@ -190,6 +184,31 @@ def freeze_startup_heap() -> None:
 
 # --------------------------------------------------------------------------------------------
 # The gateway's adapters: a pool tuned to answer users fast, and queues resolved lazily
+
+
+@asynccontextmanager
+async def open_adapters(
+    settings: GatewayProcessSettings,
+    *,
+    repositories: Repositories | None,
+    backtest_queue: MessageQueue | None,
+    ingest_queue: MessageQueue | None,
+) -> AsyncIterator[tuple[Repositories, MessageQueue, MessageQueue]]:
+    """The adapters given, and the engine and the SQS client for those not given; what was
+    opened here is disposed on exit (the SQS client first, the engine last)."""
+    async with AsyncExitStack() as opened:
+        if repositories is None:
+            repositories = await opened.enter_async_context(
+                open_gateway_repositories(settings.database)
+            )
+        if backtest_queue is None or ingest_queue is None:
+            queues = settings.queues
+            connection = await opened.enter_async_context(open_sqs(queues))
+            backtest_queue = backtest_queue or lazy_queue(
+                connection, queues.backtest_queue_name, queues
+            )
+            ingest_queue = ingest_queue or lazy_queue(connection, queues.ingest_queue_name, queues)
+        yield repositories, backtest_queue, ingest_queue
 
 
 @asynccontextmanager
