@@ -557,11 +557,11 @@ def consume_with_ingestor(
     """Run the real ingestor consumer on ``queue_name`` at ``endpoint`` until it has finished an
     ingestion run, then stop it. Returns that run.
 
-    The composition root (``ingestor.bootstrap.bootstrap``) gets queue settings that point
-    at the endpoint, so the queue adapter is the SQS one the service uses, and the worker it
-    builds is the one ``ingestor.main.serve`` runs. Only the repositories are
-    in memory (with a universe cut to a few assets per market, to keep the test fast) and the
-    providers are the offline samples. ``deadline_s`` only bounds a hang.
+    The composition root (``ingestor.bootstrap.bootstrap``) gets queue settings that point at
+    the endpoint, so the queue adapter is the SQS one the service uses, and the worker it builds
+    is the one ``ingestor.main.serve`` runs. Only the repositories are in memory (with a
+    universe cut to a few assets per market, to keep the test fast) and the providers are the
+    offline samples. ``deadline_s`` only bounds a hang.
     """
     import asyncio
 
