@@ -217,7 +217,7 @@ def gateway_process(
         "BACKTEST_QUEUE_NAME": "bench-backtest",
         "INGEST_QUEUE_NAME": "bench-ingest",
         # The benchmark submits far more jobs than a real client may keep queued.
-        "MAX_QUEUED_JOBS_PER_KEY": "1000000",
+        "MAX_ACTIVE_JOBS_PER_KEY": "1000000",
         "LOG_LEVEL": "WARNING",
         "GATEWAY_WORKERS": str(GATEWAY_WORKERS),
         "GATEWAY_PRICE_CACHE_MB": str(cache_mb),

@@ -276,7 +276,7 @@ def main() -> int:
                 "WORKER_LEASE_SECONDS": "30",
                 # The soak stands for many clients; one anonymous caller would hit the
                 # per-key queued-jobs quota (429 backpressure) whenever the box falls behind.
-                "MAX_QUEUED_JOBS_PER_KEY": "1000000",
+                "MAX_ACTIVE_JOBS_PER_KEY": "1000000",
             },
         )
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _COMMON = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
@@ -126,7 +126,6 @@ class GatewaySettings(BaseSettings):
     require_key_for_reads: bool = False
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 256 * 1024
-    max_queued_jobs_per_key: int = 50
     # Longest `?wait=` a status poll may hold a connection (GATEWAY_MAX_WAIT_SECONDS); keep it
     # under the load balancer's idle timeout (60 s on the ALB).
     gateway_max_wait_seconds: float = Field(default=30.0, ge=0, le=55)
@@ -137,6 +136,24 @@ class GatewaySettings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+
+class BacktestLimitSettings(BaseSettings):
+    """What one submitted backtest may ask for, and how many jobs one API key may have queued
+    or running. Unset means the domain's default (``domain.usecases.backtests.SubmitLimits``,
+    the one place the defaults are written; importing it here would load the engine's numeric
+    stack into every one-shot command)."""
+
+    model_config = _COMMON
+
+    max_universe: int | None = Field(default=None, ge=1)
+    max_span_days: int | None = Field(default=None, ge=1)
+    # MAX_QUEUED_JOBS_PER_KEY is the name deployed environments may still set.
+    max_active_jobs_per_key: int | None = Field(
+        default=None,
+        ge=1,
+        validation_alias=AliasChoices("max_active_jobs_per_key", "max_queued_jobs_per_key"),
+    )
 
 
 class LoggingSettings(BaseSettings):

@@ -1,6 +1,7 @@
 """``insight-invest``: one command for every process of the platform.
 
-Each subcommand is what an ECS task (or `make run`) starts; see docs/architecture.md.
+Each subcommand is what an ECS task (or `make run`) starts; see docs/architecture.md. The three
+services' subcommands only hand over to the service's own entry point (``<service>.main.serve``).
 """
 
 from __future__ import annotations
@@ -81,17 +82,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in SERVICES:
         _exit_cleanly_on_signals()
     if args.command == "gateway":
-        from cli.processes import serve_gateway
+        from gateway.main import serve as serve_gateway
 
         return serve_gateway(args.host, args.port, args.workers)
     if args.command == "ingestor":
-        from cli.processes import serve_ingestor
+        from ingestor.main import serve as serve_ingestor
 
-        return asyncio.run(serve_ingestor())
+        return serve_ingestor()
     if args.command == "backtester":
-        from cli.processes import serve_backtester
+        from backtester.main import serve as serve_backtester
 
-        return asyncio.run(serve_backtester())
+        return serve_backtester()
     if args.command == "migrate":
         from cli.admin import migrate
 

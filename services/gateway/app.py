@@ -1,11 +1,9 @@
-"""The FastAPI app factory: ``create_app(container)`` for tests and embedding,
-``create_app_from_env()`` for ``uvicorn --factory gateway.app:create_app_from_env``."""
+"""The gateway's HTTP shell: routers, error handlers, middleware and the OpenAPI document
+over a container of use cases. ``gateway.bootstrap`` builds the container and calls
+``create_app``; nothing here reads settings or opens a connection."""
 
 from __future__ import annotations
 
-import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -28,16 +26,15 @@ series are columnar. Finished results and charts carry `ETag` and honour `If-Non
 
 
 def create_app(
-    container: GatewayContainer | None = None,
+    options: GatewayOptions,
     *,
-    options: GatewayOptions | None = None,
+    container: GatewayContainer | None = None,
     lifespan: Any = None,
 ) -> FastAPI:
-    """The app over a ready container (tests, embedding), or one whose ``lifespan`` installs
-    the container at start-up (``create_app_from_env``)."""
-    opts = container.options if container is not None else options or GatewayOptions()
+    """The app over a ready ``container``, or one whose ``lifespan`` installs the container at
+    start-up (``install_container``)."""
     app = FastAPI(
-        title=opts.title,
+        title=options.title,
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
@@ -52,59 +49,28 @@ def create_app(
         app.include_router(module.router)
     # Added innermost first: the body limit runs before any route reads the body; metrics see
     # the final status; gzip wraps everything.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=opts.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=options.max_body_bytes)
     app.add_middleware(ControlCharacterMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    if opts.cors_origins:
+    if options.cors_origins:
         # An explicit allow-list only: credentials are never combined with a wildcard.
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=list(opts.cors_origins),
-            allow_credentials="*" not in opts.cors_origins,
+            allow_origins=list(options.cors_origins),
+            allow_credentials="*" not in options.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type", "If-None-Match"],
             expose_headers=["Location", "ETag"],
         )
     # Level 1: most of the size gain on JSON series for a third of level 5's CPU (measured).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
-    app.openapi = lambda: _openapi(app, opts)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, options)  # type: ignore[method-assign]
     return app
 
 
 def install_container(app: FastAPI, container: GatewayContainer) -> None:
     app.state.container = container
     app.state.charts = ChartCache(container.options.chart_cache_size)
-
-
-def create_app_from_env() -> FastAPI:
-    """The production app: settings from the environment, adapters built in the lifespan and
-    disposed at shutdown (nothing is connected at import time)."""
-    from adapters.settings import DatabaseSettings, GatewaySettings, QueueSettings
-    from gateway.bootstrap import build_container, options_from_settings
-
-    database, queues = DatabaseSettings(), QueueSettings()
-    options = options_from_settings(GatewaySettings())
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with build_container(database, queues, options) as container:
-            install_container(app, container)
-            freeze_startup_heap()
-            try:
-                yield
-            finally:
-                gc.unfreeze()  # an embedding process (a test) gets its collector back
-
-    return create_app(options=options, lifespan=lifespan)
-
-
-def freeze_startup_heap() -> None:
-    """Move every object alive after start-up (~200k: the imported libraries, the app, the
-    adapters) out of the collector's reach. A full collection walks them all and stalls the
-    event loop for 100-350 ms (measured), a latency spike for every request in flight;
-    frozen, it walks only what requests allocate. Run once per process, after start-up."""
-    gc.collect()
-    gc.freeze()
 
 
 def _openapi(app: FastAPI, options: GatewayOptions) -> dict[str, Any]:

@@ -1,26 +1,35 @@
-"""What the gateway's routes need, handed in by the composition root (or a test)."""
+"""What the gateway's routes need, assembled once per process by ``gateway.bootstrap``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from domain.backtest.spec import MAX_UNIVERSE
 from domain.ports import Clock, MessageQueue, Repositories, TradingCalendar
-from gateway.series_cache import EncodedSeriesCache
-from gateway.usecases import ReadUseCases, build_read_use_cases
+from domain.usecases.assets import GetAsset, ListAssets
+from domain.usecases.backtests import CancelJob, GetJob, GetResult, ListJobs, SubmitBacktest
+from domain.usecases.freshness import GetFreshness
+from domain.usecases.ingest_commands import SendIngestCommand
+from domain.usecases.macro import GetMacroObservations, ListMacroSeries
+from domain.usecases.portfolios import (
+    DeletePortfolio,
+    GetPortfolio,
+    ListPortfolios,
+    SavePortfolio,
+)
+from domain.usecases.price_history import GetPriceHistory, GetPrices
+from domain.usecases.runs import ListRuns
+from gateway.series_cache import EncodedSeriesCache, Piece
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayOptions:
-    """HTTP-facing policy. ``api_keys`` empty means writes are open (local development)."""
+    """HTTP-facing policy. ``api_keys`` empty means writes are open (local development). The
+    limits on submitted backtests are the use case's (``SubmitLimits``), not HTTP policy."""
 
     api_keys: tuple[str, ...] = ()
     require_key_for_reads: bool = False
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 256 * 1024
-    max_universe: int = MAX_UNIVERSE
-    max_span_days: int = 366 * 60
-    max_active_jobs_per_key: int = 50
     max_assets_per_price_request: int = 50
     max_page_size: int = 500
     max_wait_s: float = 30.0
@@ -34,20 +43,41 @@ class GatewayOptions:
     title: str = "Insight-Invest API"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayUseCases:
+    """The use cases behind the routes, ready to call; each holds no per-request state, so one
+    instance serves every request of the process."""
+
+    submit_backtest: SubmitBacktest
+    get_job: GetJob
+    list_jobs: ListJobs
+    cancel_job: CancelJob
+    get_result: GetResult
+    save_portfolio: SavePortfolio
+    list_portfolios: ListPortfolios
+    get_portfolio: GetPortfolio
+    delete_portfolio: DeletePortfolio
+    list_assets: ListAssets
+    get_asset: GetAsset
+    get_price_history: GetPriceHistory[Piece]
+    get_prices: GetPrices[Piece]
+    list_macro_series: ListMacroSeries
+    get_macro_observations: GetMacroObservations
+    list_runs: ListRuns
+    get_freshness: GetFreshness
+    send_ingest_command: SendIngestCommand
+
+
 @dataclass(slots=True, kw_only=True)
 class GatewayContainer:
-    """The ports every request uses. Built once per process by ``gateway.bootstrap`` (or a
-    test, with the in-memory fakes)."""
+    """The use cases and the ports every request uses, with the gateway's options."""
 
+    use_cases: GatewayUseCases
     repositories: Repositories
     backtest_queue: MessageQueue
     ingest_queue: MessageQueue
     clock: Clock
     calendar: TradingCalendar | None = None
     options: GatewayOptions = field(default_factory=GatewayOptions)
-    price_cache: EncodedSeriesCache = field(init=False)
-    reads: ReadUseCases = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.price_cache = EncodedSeriesCache(self.options.price_cache_bytes)
-        self.reads = build_read_use_cases(self)
+    # Encoded price series shared by the price-history use cases (0 bytes: off).
+    price_cache: EncodedSeriesCache

@@ -1,14 +1,17 @@
-"""The ingestor's composition root: the only place that reads settings and builds adapters.
+"""The ingestor's composition root: settings → adapters → use cases → the worker that consumes
+the ingest queue, with its run maintenance beside it.
 
-Tests swap adapters by passing ``overrides`` (repositories, queue, providers, clock).
+``ingestor.main.serve`` runs it as a process. Tests call ``bootstrap()`` with fakes
+for any adapter (repositories, queue, providers, clock, calendar, telemetry); what they leave
+out is built from the settings, as in production.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
 
 from adapters.calendars import ExchangeCalendarsAdapter
 from adapters.clock import SystemClock
@@ -26,6 +29,11 @@ from adapters.settings import (
     TelemetrySettings,
     WorkerRuntimeSettings,
 )
+from adapters.worker import (
+    Maintenance,
+    Worker,
+    worker_settings,
+)
 from domain.ports import (
     Clock,
     MacroDataProvider,
@@ -33,13 +41,22 @@ from domain.ports import (
     MessageQueue,
     Repositories,
     Telemetry,
+    TradingCalendar,
 )
 from domain.usecases.ingest_macro import IngestMacro, MacroOptions
 from domain.usecases.ingest_prices import IngestOptions, IngestPrices
+from domain.usecases.runs import MaintainRuns
+from ingestor.handlers import build_handlers
+
+# A run still marked running this long after its handler's timeout lost its worker.
+ABANDONED_RUN_MARGIN_S = 60.0
+MAINTENANCE_EVERY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IngestorSettings:
+    """Everything the ingestor reads from the environment."""
+
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     queues: QueueSettings = field(default_factory=QueueSettings)
     providers: ProviderSettings = field(default_factory=ProviderSettings)
@@ -50,64 +67,94 @@ class IngestorSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IngestorContainer:
+    """The ingestor process, assembled: its adapters, use cases, worker and maintenance."""
+
     settings: IngestorSettings
     repositories: Repositories
     queue: MessageQueue
     market_provider: MarketDataProvider
     macro_provider: MacroDataProvider
     clock: Clock
+    telemetry: Telemetry | None
     ingest_prices: IngestPrices
     ingest_macro: IngestMacro
-    telemetry: Telemetry | None = None
+    worker: Worker
+    maintenance: Maintenance
 
 
 @asynccontextmanager
-async def build_ingestor(
-    settings: IngestorSettings | None = None, **overrides: Any
+async def bootstrap(
+    settings: IngestorSettings | None = None,
+    *,
+    repositories: Repositories | None = None,
+    queue: MessageQueue | None = None,
+    market_provider: MarketDataProvider | None = None,
+    macro_provider: MacroDataProvider | None = None,
+    clock: Clock | None = None,
+    calendar: TradingCalendar | None = None,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[IngestorContainer]:
+    """The ingestor over the adapters given, and over adapters built from ``settings`` (read
+    from the environment when None) for the rest; what it opened is closed on exit."""
     settings = settings or IngestorSettings()
-    async with AsyncExitStack() as stack:
-        repositories, queue = await stack.enter_async_context(
-            open_worker_resources(
-                settings.database,
-                settings.queues,
-                settings.queues.ingest_queue_name,
-                repositories=overrides.get("repositories"),
-                queue=overrides.get("queue"),
-            )
-        )
-        market = overrides.get("market_provider") or build_market_provider(settings.providers)
-        macro = overrides.get("macro_provider") or build_macro_provider(settings.providers)
-        clock: Clock = overrides.get("clock") or SystemClock()
-        telemetry = overrides.get("telemetry") or build_telemetry(settings.telemetry)
+    async with open_worker_resources(
+        settings.database,
+        settings.queues,
+        settings.queues.ingest_queue_name,
+        repositories=repositories,
+        queue=queue,
+    ) as (repositories, queue):
+        market_provider = market_provider or build_market_provider(settings.providers)
+        macro_provider = macro_provider or build_macro_provider(settings.providers)
+        clock = clock or SystemClock()
+        telemetry = telemetry or build_telemetry(settings.telemetry)
         ingest = settings.ingest
+        ingest_prices = IngestPrices(
+            repositories=repositories,
+            provider=market_provider,
+            queue=queue,
+            clock=clock,
+            options=IngestOptions(
+                batch_size=ingest.ingest_batch_size,
+                overlap_days=ingest.ingest_overlap_days,
+                restatement_tolerance=ingest.ingest_restatement_tolerance,
+                max_daily_move=ingest.ingest_max_daily_move,
+            ),
+            calendar=calendar or ExchangeCalendarsAdapter(),
+            telemetry=telemetry,
+        )
+        ingest_macro = IngestMacro(
+            repositories=repositories,
+            provider=macro_provider,
+            clock=clock,
+            options=MacroOptions(revision_window=ingest.ingest_macro_revision_window),
+            telemetry=telemetry,
+        )
+        abandon_after = timedelta(
+            seconds=settings.worker.handler_timeout_seconds + ABANDONED_RUN_MARGIN_S
+        )
         yield IngestorContainer(
             settings=settings,
             repositories=repositories,
             queue=queue,
-            market_provider=market,
-            macro_provider=macro,
+            market_provider=market_provider,
+            macro_provider=macro_provider,
             clock=clock,
             telemetry=telemetry,
-            ingest_prices=IngestPrices(
-                repositories=repositories,
-                provider=market,
-                queue=queue,
-                clock=clock,
-                options=IngestOptions(
-                    batch_size=ingest.ingest_batch_size,
-                    overlap_days=ingest.ingest_overlap_days,
-                    restatement_tolerance=ingest.ingest_restatement_tolerance,
-                    max_daily_move=ingest.ingest_max_daily_move,
-                ),
-                calendar=overrides.get("calendar") or ExchangeCalendarsAdapter(),
-                telemetry=telemetry,
+            ingest_prices=ingest_prices,
+            ingest_macro=ingest_macro,
+            worker=Worker(
+                queue,
+                build_handlers(ingest_prices=ingest_prices, ingest_macro=ingest_macro),
+                worker_settings(settings.worker),
             ),
-            ingest_macro=IngestMacro(
-                repositories=repositories,
-                provider=macro,
-                clock=clock,
-                options=MacroOptions(revision_window=ingest.ingest_macro_revision_window),
-                telemetry=telemetry,
+            maintenance=Maintenance(
+                run=MaintainRuns(
+                    runs=repositories.runs,
+                    clock=clock,
+                    abandon_after=abandon_after,
+                    telemetry=telemetry,
+                ),
+                every_s=MAINTENANCE_EVERY_S,
             ),
         )

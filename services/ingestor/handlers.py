@@ -1,14 +1,16 @@
-"""Message handlers of the ingestor, registered by message type."""
+"""Message handlers of the ingestor, registered by message type, and its run maintenance."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from adapters.worker import Handler
 from domain.messages import UpdateMacro, UpdatePrices
-from ingestor.bootstrap import IngestorContainer
+from domain.usecases.ingest_macro import IngestMacro
+from domain.usecases.ingest_prices import IngestPrices
 
 log = logging.getLogger("ingestor")
 
@@ -21,10 +23,10 @@ def run_id_for(message_id: str) -> uuid.UUID:
 
 
 def build_handlers(
-    container: IngestorContainer,
-) -> Mapping[str, Callable[[Any, Any], Awaitable[None]]]:
+    *, ingest_prices: IngestPrices, ingest_macro: IngestMacro
+) -> Mapping[str, Handler]:
     async def update_prices(message: UpdatePrices, context: Any) -> None:
-        run = await container.ingest_prices(message, run_id=run_id_for(context.message_id))
+        run = await ingest_prices(message, run_id=run_id_for(context.message_id))
         log.info(
             "update_prices finished",
             extra={
@@ -36,25 +38,10 @@ def build_handlers(
         )
 
     async def update_macro(message: UpdateMacro, context: Any) -> None:
-        run = await container.ingest_macro(message, run_id=run_id_for(context.message_id))
+        run = await ingest_macro(message, run_id=run_id_for(context.message_id))
         log.info(
             "update_macro finished",
             extra={"run_id": str(run.id), "status": str(run.status), "counts": run.counts},
         )
 
     return {"update_prices": update_prices, "update_macro": update_macro}
-
-
-async def maintain_runs(container: IngestorContainer) -> None:
-    """Close runs whose worker went away, and close fanned-out parents whose children finished."""
-    from datetime import timedelta
-
-    from domain.usecases.runs import MaintainRuns
-
-    timeout = timedelta(seconds=container.settings.worker.handler_timeout_seconds + 60)
-    await MaintainRuns(
-        runs=container.repositories.runs,
-        clock=container.clock,
-        abandon_after=timeout,
-        telemetry=container.telemetry,
-    )()

@@ -557,22 +557,19 @@ def consume_with_ingestor(
     """Run the real ingestor consumer on ``queue_name`` at ``endpoint`` until it has finished an
     ingestion run, then stop it. Returns that run.
 
-    The composition root (``ingestor.bootstrap.build_ingestor``) gets queue settings that point
-    at the endpoint, so the queue adapter is the SQS one the service uses; the worker loop and
-    its settings are the ones ``cli.processes.serve_ingestor`` runs. Only the repositories are
-    in memory (with a universe cut to a few assets per market, to keep the test fast) and the
-    providers are the offline samples. ``deadline_s`` only bounds a hang.
+    The composition root (``ingestor.bootstrap.bootstrap``) gets queue settings that point at
+    the endpoint, so the queue adapter is the SQS one the service uses, and the worker it builds
+    is the one ``ingestor.main.serve`` runs. Only the repositories are in memory (with a
+    universe cut to a few assets per market, to keep the test fast) and the providers are the
+    offline samples. ``deadline_s`` only bounds a hang.
     """
     import asyncio
 
     from adapters.memory.repositories import build_memory_repositories
     from adapters.settings import ProviderSettings, QueueSettings, WorkerRuntimeSettings
     from adapters.universe import seed_assets, seed_macro_series
-    from adapters.worker import Worker
-    from cli.processes import worker_settings
     from domain.model import RunStatus
-    from ingestor.bootstrap import IngestorSettings, build_ingestor
-    from ingestor.handlers import build_handlers
+    from ingestor.bootstrap import IngestorSettings, bootstrap
 
     async def first_finished_run(repositories: Any) -> Any:
         while True:
@@ -604,14 +601,9 @@ def consume_with_ingestor(
             # message at a time, so the loop does not poll while the handler runs.
             worker=WorkerRuntimeSettings(worker_wait_seconds=0, worker_concurrency=1),
         )
-        async with build_ingestor(settings, repositories=repositories) as container:
-            worker = Worker(
-                container.queue,
-                build_handlers(container),
-                worker_settings(container.settings.worker),
-            )
+        async with bootstrap(settings, repositories=repositories) as container:
             stop = asyncio.Event()
-            running = asyncio.create_task(worker.run(stop))
+            running = asyncio.create_task(container.worker.run(stop))
             try:
                 return await asyncio.wait_for(first_finished_run(repositories), deadline_s)
             finally:

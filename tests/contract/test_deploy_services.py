@@ -141,7 +141,12 @@ def _settings_for(service: str) -> list[type[BaseSettings]]:
 
     common: list[type[BaseSettings]] = [settings.DatabaseSettings, settings.LoggingSettings]
     per_service: dict[str, list[type[BaseSettings]]] = {
-        "gateway": [*common, settings.QueueSettings, settings.GatewaySettings],
+        "gateway": [
+            *common,
+            settings.QueueSettings,
+            settings.GatewaySettings,
+            settings.BacktestLimitSettings,
+        ],
         "ingestor": [
             *common,
             settings.QueueSettings,

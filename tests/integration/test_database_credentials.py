@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from adapters.sqlalchemy import build_sqla_repositories, create_engine
 from adapters.sqlalchemy.errors import translate
-from cli.processes import EXIT_RESTART_REQUIRED
+from adapters.worker import EXIT_RESTART_REQUIRED
 from domain.errors import RestartRequired, StorageCredentialsRejected, StorageUnavailable
 from tests.support.gateway import queue_settings, running_gateway
 from tests.support.postgres import connect_admin

@@ -114,10 +114,10 @@ async def ingest_in_process(url: str, tickers: Sequence[str]) -> None:
     from adapters.memory.queue import InMemoryMessageQueue
     from adapters.settings import DatabaseSettings
     from domain.messages import UpdatePrices
-    from ingestor.bootstrap import IngestorSettings, build_ingestor
+    from ingestor.bootstrap import IngestorSettings, bootstrap
 
     settings = IngestorSettings(database=DatabaseSettings(database_url=url))
-    async with build_ingestor(settings, queue=InMemoryMessageQueue("clean-run")) as container:
+    async with bootstrap(settings, queue=InMemoryMessageQueue("clean-run")) as container:
         # A batch size above the ticker count: one run, no fan-out, nothing left on a queue.
         command = UpdatePrices(market="US", tickers=list(tickers))
         await container.ingest_prices(command, run_id=uuid.uuid4())

@@ -1,4 +1,5 @@
-"""The gateway in process over a real database and SQS: its own queue names, an httpx client."""
+"""The gateway in process over a real database and SQS, built from settings by its composition
+root as in production: its own queue names, an httpx client."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from adapters.settings import DatabaseSettings, QueueSettings
-from gateway.app import create_app
-from gateway.bootstrap import build_container
+from gateway.bootstrap import GatewayProcessSettings, bootstrap
 from gateway.container import GatewayContainer, GatewayOptions
 
 
@@ -29,10 +29,11 @@ def queue_settings(endpoint: str, create: bool = True) -> QueueSettings:
 async def running_gateway(
     url: str, queues: QueueSettings
 ) -> AsyncIterator[tuple[httpx.AsyncClient, GatewayContainer]]:
-    async with build_container(
-        DatabaseSettings(database_url=url), queues, GatewayOptions()
-    ) as container:
-        app = create_app(container)
+    settings = GatewayProcessSettings(database=DatabaseSettings(database_url=url), queues=queues)
+    app = bootstrap(settings, options=GatewayOptions())
+    # The lifespan opens the engine and the SQS client, and disposes them on exit.
+    async with app.router.lifespan_context(app):
+        container: GatewayContainer = app.state.container
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client, container

@@ -9,7 +9,7 @@ Business rules (they double as the API's documentation):
 - ``Idempotency-Key``: the same key with the same body returns the original job; the same key
   with another body is a Conflict. Keys are scoped per owner so clients never see each other's
   jobs through a guessed key.
-- An owner may hold at most ``max_active_jobs`` queued or running jobs.
+- An owner may hold at most ``max_active_jobs_per_key`` queued or running jobs.
 - The job row is written (queued) before its ``run_backtest`` message is sent. If the send fails
   the job stays queued and ``RequeueStaleJobs`` (run by the backtester) sends it later, so a job
   can never be stuck in ``queued`` (design §4, last point).
@@ -61,11 +61,13 @@ class TooManyActiveJobs(Conflict):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitLimits:
-    """Limits that keep one request from monopolising the backtester."""
+    """Limits that keep one request from monopolising the backtester. These defaults are the
+    deployed ones: the settings (``adapters.settings.BacktestLimitSettings``) take them."""
 
     max_universe: int = MAX_UNIVERSE
     max_span_days: int = 366 * 60
-    max_active_jobs: int = 20
+    # Queued or running jobs one owner (API key) may hold at once.
+    max_active_jobs_per_key: int = 50
     # Tolerance when checking that stored data reaches back far enough: the first session of a
     # window may fall a few days after its calendar start (weekends, holidays).
     history_grace_days: int = 7
@@ -132,10 +134,9 @@ class SubmitBacktest:
                 )
         await self._validate(spec)
         active = await self._jobs.count_active(request.owner)
-        if active >= self._limits.max_active_jobs:
-            raise TooManyActiveJobs(
-                f"{active} jobs are queued or running; the limit is {self._limits.max_active_jobs}"
-            )
+        limit = self._limits.max_active_jobs_per_key
+        if active >= limit:
+            raise TooManyActiveJobs(f"{active} jobs are queued or running; the limit is {limit}")
         outcome = await self._create(spec, key, fingerprint, request.owner)
         if not outcome.created:
             return outcome

@@ -14,20 +14,10 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from domain.backtest.spec import BacktestSpec
 from domain.errors import InvalidRequest
 from domain.model import BacktestJob, BacktestResult, JobStatus
-from domain.usecases.backtests import (
-    CancelJob,
-    GetJob,
-    GetResult,
-    ListJobs,
-    ListJobsRequest,
-    SubmitBacktest,
-    SubmitBacktestRequest,
-    SubmitLimits,
-)
+from domain.usecases.backtests import GetJob, ListJobsRequest, SubmitBacktestRequest
 from gateway.caching import IMMUTABLE, etag_for, not_modified
 from gateway.charts import render_nav_chart
-from gateway.container import GatewayContainer
-from gateway.deps import Container, Metrics
+from gateway.deps import Container, Metrics, UseCases
 from gateway.problems import NOT_ACCEPTABLE, ProblemError, problem_docs
 from gateway.schemas import JobOut, ListOf, ModelResponse, ResultOut, Series
 from gateway.security import Reader, Writer
@@ -82,6 +72,7 @@ def _location(job: BacktestJob) -> str:
     },
 )
 async def submit(
+    use_cases: UseCases,
     container: Container,
     metrics: Metrics,
     owner: Writer,
@@ -96,7 +87,7 @@ async def submit(
         ),
     ] = None,
 ) -> ModelResponse:
-    outcome = await _submitter(container)(
+    outcome = await use_cases.submit_backtest(
         SubmitBacktestRequest(spec=spec, idempotency_key=idempotency_key, owner=owner)
     )
     if outcome.created:
@@ -109,23 +100,6 @@ async def submit(
     return ModelResponse(JobOut.of(outcome.job), status_code=202, headers=headers)
 
 
-def _submitter(container: GatewayContainer) -> SubmitBacktest:
-    options = container.options
-    repos = container.repositories
-    return SubmitBacktest(
-        assets=repos.assets,
-        prices=repos.prices,
-        jobs=repos.jobs,
-        queue=container.backtest_queue,
-        clock=container.clock,
-        limits=SubmitLimits(
-            max_universe=options.max_universe,
-            max_span_days=options.max_span_days,
-            max_active_jobs=options.max_active_jobs_per_key,
-        ),
-    )
-
-
 @router.get(
     "",
     summary="List backtests, newest first",
@@ -133,15 +107,13 @@ def _submitter(container: GatewayContainer) -> SubmitBacktest:
     responses=problem_docs(401, 422, 503),
 )
 async def list_jobs(
-    container: Container,
+    use_cases: UseCases,
     _: Reader,
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ModelResponse:
-    page = await ListJobs(jobs=container.repositories.jobs)(
-        ListJobsRequest(status=status, limit=limit, cursor=cursor)
-    )
+    page = await use_cases.list_jobs(ListJobsRequest(status=status, limit=limit, cursor=cursor))
     return ModelResponse(
         ListOf[JobOut](items=[JobOut.of(j) for j in page.items], next_cursor=page.next_cursor)
     )
@@ -154,13 +126,14 @@ async def list_jobs(
     responses=problem_docs(401, 404, 422, 503),
 )
 async def get_job(
+    use_cases: UseCases,
     container: Container,
     metrics: Metrics,
     _: Reader,
     job_id: uuid.UUID,
     wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait for a change")] = 0,
 ) -> ModelResponse:
-    get = GetJob(jobs=container.repositories.jobs)
+    get = use_cases.get_job
     job = await get(job_id)
     if wait > 0 and not job.status.is_terminal:
         job = await _wait_for_change(
@@ -192,10 +165,10 @@ async def _wait_for_change(
     responses=problem_docs(401, 404, 409, 422, 503),
 )
 async def cancel(
-    container: Container, metrics: Metrics, _: Writer, job_id: uuid.UUID
+    use_cases: UseCases, metrics: Metrics, _: Writer, job_id: uuid.UUID
 ) -> ModelResponse:
-    before = await GetJob(jobs=container.repositories.jobs)(job_id)
-    job = await CancelJob(jobs=container.repositories.jobs, clock=container.clock)(job_id)
+    before = await use_cases.get_job(job_id)
+    job = await use_cases.cancel_job(job_id)
     if before.status != JobStatus.CANCELLED:
         metrics.jobs_cancelled.inc()
     return ModelResponse(JobOut.of(job))
@@ -250,7 +223,7 @@ def _wants_csv(request: Request, format_: str | None) -> bool:
 )
 async def result(
     request: Request,
-    container: Container,
+    use_cases: UseCases,
     _: Reader,
     job_id: uuid.UUID,
     include: Annotated[
@@ -262,9 +235,7 @@ async def result(
 ) -> Response:
     parts = _parts(include)
     as_csv = _wants_csv(request, format)
-    job, outcome = await GetResult(
-        jobs=container.repositories.jobs, results=container.repositories.results
-    )(job_id)
+    job, outcome = await use_cases.get_result(job_id)
     etag = etag_for("result", job.id, job.finished_at, ",".join(parts), as_csv)
     cached = not_modified(request, etag, IMMUTABLE)
     if cached is not None:
@@ -301,10 +272,8 @@ def _nav_csv(outcome: BacktestResult) -> str:
         **problem_docs(401, 404, 409, 422, 503),
     },
 )
-async def chart(request: Request, container: Container, _: Reader, job_id: uuid.UUID) -> Response:
-    job, outcome = await GetResult(
-        jobs=container.repositories.jobs, results=container.repositories.results
-    )(job_id)
+async def chart(request: Request, use_cases: UseCases, _: Reader, job_id: uuid.UUID) -> Response:
+    job, outcome = await use_cases.get_result(job_id)
     title = str(job.spec.get("name") or f"backtest {job.id}")
     return await svg_response(request, f"job:{job.id}:{job.finished_at}", title, outcome)
 

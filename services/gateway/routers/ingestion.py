@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Query
 from domain.errors import QueueUnavailable
 from domain.usecases.ingest_commands import SendIngestCommandRequest
 from domain.usecases.runs import ListRunsRequest
-from gateway.deps import GetFreshnessDep, ListRunsDep, Metrics, SendIngestCommandDep
+from gateway.deps import Metrics, UseCases
 from gateway.problems import problem_docs
 from gateway.schemas import FreshnessOut, IngestAccepted, ListOf, ModelResponse, RunOut
 from gateway.security import Reader, Writer
@@ -53,7 +53,7 @@ COMMAND_SCHEMA = {
     responses=problem_docs(401, 413, 422, 503),
 )
 async def send_command(
-    send: SendIngestCommandDep,
+    use_cases: UseCases,
     metrics: Metrics,
     _: Writer,
     body: Annotated[
@@ -65,9 +65,9 @@ async def send_command(
     ],
 ) -> ModelResponse:
     try:
-        sent = await send(SendIngestCommandRequest(body=body))
+        sent = await use_cases.send_ingest_command(SendIngestCommandRequest(body=body))
     except QueueUnavailable:
-        metrics.queue_send_errors.labels(send.queue_name).inc()
+        metrics.queue_send_errors.labels(use_cases.send_ingest_command.queue_name).inc()
         raise
     metrics.ingest_commands.labels(sent.command.type).inc()
     return ModelResponse(IngestAccepted.of(sent), status_code=202)
@@ -80,13 +80,15 @@ async def send_command(
     responses=problem_docs(401, 422, 503),
 )
 async def runs(
-    list_runs: ListRunsDep,
+    use_cases: UseCases,
     _: Reader,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     parent_id: uuid.UUID | None = None,
 ) -> ModelResponse:
-    page = await list_runs(ListRunsRequest(limit=limit, cursor=cursor, parent_id=parent_id))
+    page = await use_cases.list_runs(
+        ListRunsRequest(limit=limit, cursor=cursor, parent_id=parent_id)
+    )
     return ModelResponse(
         ListOf[RunOut](items=[RunOut.of(r) for r in page.items], next_cursor=page.next_cursor)
     )
@@ -98,5 +100,5 @@ async def runs(
     response_model=FreshnessOut,
     responses=problem_docs(401, 503),
 )
-async def freshness(get_freshness: GetFreshnessDep, _: Reader) -> ModelResponse:
-    return ModelResponse(FreshnessOut.of(await get_freshness()))
+async def freshness(use_cases: UseCases, _: Reader) -> ModelResponse:
+    return ModelResponse(FreshnessOut.of(await use_cases.get_freshness()))

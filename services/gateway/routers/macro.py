@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from domain.usecases.macro import MacroObservationsRequest, Transform
-from gateway.deps import GetMacroObservationsDep, ListMacroSeriesDep
+from gateway.deps import UseCases
 from gateway.problems import problem_docs
 from gateway.routers.market import End, Start
 from gateway.schemas import ListOf, MacroSeriesOut, ModelResponse, ObservationsOut
@@ -23,8 +23,8 @@ router = APIRouter(prefix="/v1/macro", tags=["macro"])
     response_model=ListOf[MacroSeriesOut],
     responses=problem_docs(401, 503),
 )
-async def list_series(list_series: ListMacroSeriesDep, _: Reader) -> ModelResponse:
-    series = await list_series()
+async def list_series(use_cases: UseCases, _: Reader) -> ModelResponse:
+    series = await use_cases.list_macro_series()
     return ModelResponse(ListOf[MacroSeriesOut](items=[MacroSeriesOut.of(s) for s in series]))
 
 
@@ -35,14 +35,14 @@ async def list_series(list_series: ListMacroSeriesDep, _: Reader) -> ModelRespon
     responses=problem_docs(401, 404, 422, 503),
 )
 async def observations(
-    get_observations: GetMacroObservationsDep,
+    use_cases: UseCases,
     _: Reader,
     code: str,
     start: Start = None,
     end: End = None,
     transform: Annotated[Transform | None, Query(description="yoy and mom in percent")] = None,
 ) -> ModelResponse:
-    found = await get_observations(
+    found = await use_cases.get_macro_observations(
         MacroObservationsRequest(code=code, start=start, end=end, transform=transform)
     )
     return ModelResponse(ObservationsOut.of(found))

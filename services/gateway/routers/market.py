@@ -19,7 +19,7 @@ from domain.usecases.price_history import (
     SeriesKey,
 )
 from gateway.caching import REVALIDATE, client_holds, etag_for, unmodified
-from gateway.deps import GetAssetDep, GetPriceHistoryDep, GetPricesDep, ListAssetsDep, Metrics
+from gateway.deps import Metrics, UseCases
 from gateway.observability import GatewayMetrics
 from gateway.problems import problem_docs
 from gateway.schemas import (
@@ -53,7 +53,7 @@ Fields = Annotated[list[PriceField] | None, Query(description="Columns (default:
     responses=problem_docs(401, 422, 503),
 )
 async def list_assets(
-    list_assets: ListAssetsDep,
+    use_cases: UseCases,
     _: Reader,
     market: Market | None = None,
     asset_type: AssetType | None = None,
@@ -61,7 +61,7 @@ async def list_assets(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> ModelResponse:
-    page = await list_assets(
+    page = await use_cases.list_assets(
         ListAssetsRequest(market=market, asset_type=asset_type, text=q, limit=limit, cursor=cursor)
     )
     return ModelResponse(
@@ -75,8 +75,8 @@ async def list_assets(
     response_model=AssetOut,
     responses=problem_docs(401, 404, 422, 503),
 )
-async def get_asset(get_asset: GetAssetDep, _: Reader, asset_id: AssetIdPath) -> ModelResponse:
-    return ModelResponse(AssetOut.of(await get_asset(asset_id)))
+async def get_asset(use_cases: UseCases, _: Reader, asset_id: AssetIdPath) -> ModelResponse:
+    return ModelResponse(AssetOut.of(await use_cases.get_asset(asset_id)))
 
 
 @router.get(
@@ -90,7 +90,7 @@ async def get_asset(get_asset: GetAssetDep, _: Reader, asset_id: AssetIdPath) ->
 )
 async def asset_prices(
     request: Request,
-    get_price_history: GetPriceHistoryDep,
+    use_cases: UseCases,
     metrics: Metrics,
     _: Reader,
     asset_id: AssetIdPath,
@@ -99,7 +99,7 @@ async def asset_prices(
     fields: Fields = None,
 ) -> Response:
     conditional = _Conditional(request, many=False)
-    found = await get_price_history(
+    found = await use_cases.get_price_history(
         PriceHistoryRequest(
             asset_id=asset_id,
             start=start,
@@ -122,7 +122,7 @@ async def asset_prices(
 )
 async def prices(
     request: Request,
-    get_prices: GetPricesDep,
+    use_cases: UseCases,
     metrics: Metrics,
     _: Reader,
     asset_id: Annotated[
@@ -134,7 +134,7 @@ async def prices(
     fields: Fields = None,
 ) -> Response:
     conditional = _Conditional(request, many=True)
-    found = await get_prices(
+    found = await use_cases.get_prices(
         PricesRequest(
             asset_ids=tuple(asset_id),
             start=start,

@@ -9,15 +9,11 @@ from fastapi import APIRouter, Query, Request, Response
 
 from domain.usecases.portfolios import (
     SORT_KEYS,
-    DeletePortfolio,
-    GetPortfolio,
-    ListPortfolios,
     ListPortfoliosRequest,
-    SavePortfolio,
     SavePortfolioRequest,
 )
 from gateway.caching import REVALIDATE, etag_for, not_modified
-from gateway.deps import Container
+from gateway.deps import UseCases
 from gateway.problems import problem_docs
 from gateway.routers.backtests import svg_response
 from gateway.schemas import (
@@ -45,23 +41,17 @@ assert set(SortKey.__args__) == set(SORT_KEYS)  # type: ignore[attr-defined]
         **problem_docs(401, 409, 413, 422, 503),
     },
 )
-async def save(container: Container, _: Writer, body: SavePortfolioIn) -> ModelResponse:
-    repos = container.repositories
-    portfolio = await SavePortfolio(
-        jobs=repos.jobs, portfolios=repos.portfolios, clock=container.clock
-    )(SavePortfolioRequest(backtest_id=body.backtest_id, name=body.name))
-    rows = await _lister(container)(ListPortfoliosRequest())
+async def save(use_cases: UseCases, _: Writer, body: SavePortfolioIn) -> ModelResponse:
+    portfolio = await use_cases.save_portfolio(
+        SavePortfolioRequest(backtest_id=body.backtest_id, name=body.name)
+    )
+    rows = await use_cases.list_portfolios(ListPortfoliosRequest())
     row = next(r for r in rows if r.id == portfolio.id)
     return ModelResponse(
         PortfolioSummaryOut.of(row),
         status_code=201,
         headers={"Location": f"/v1/portfolios/{portfolio.id}"},
     )
-
-
-def _lister(container: Container) -> ListPortfolios:
-    repos = container.repositories
-    return ListPortfolios(portfolios=repos.portfolios, jobs=repos.jobs, results=repos.results)
 
 
 @router.get(
@@ -71,12 +61,14 @@ def _lister(container: Container) -> ListPortfolios:
     responses=problem_docs(401, 422, 503),
 )
 async def list_portfolios(
-    container: Container,
+    use_cases: UseCases,
     _: Reader,
     sort: SortKey = "created_at",
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
 ) -> ModelResponse:
-    rows = await _lister(container)(ListPortfoliosRequest(sort=sort, descending=order == "desc"))
+    rows = await use_cases.list_portfolios(
+        ListPortfoliosRequest(sort=sort, descending=order == "desc")
+    )
     return ModelResponse(
         ListOf[PortfolioSummaryOut](items=[PortfolioSummaryOut.of(r) for r in rows])
     )
@@ -92,12 +84,9 @@ async def list_portfolios(
     },
 )
 async def get_portfolio(
-    request: Request, container: Container, _: Reader, portfolio_id: uuid.UUID
+    request: Request, use_cases: UseCases, _: Reader, portfolio_id: uuid.UUID
 ) -> Response:
-    repos = container.repositories
-    detail = await GetPortfolio(
-        portfolios=repos.portfolios, jobs=repos.jobs, results=repos.results
-    )(portfolio_id)
+    detail = await use_cases.get_portfolio(portfolio_id)
     etag = etag_for("portfolio", detail.portfolio.id, detail.portfolio.name, detail.job.finished_at)
     cached = not_modified(request, etag, REVALIDATE)
     if cached is not None:
@@ -114,8 +103,8 @@ async def get_portfolio(
     response_class=Response,
     responses=problem_docs(401, 404, 422, 503),
 )
-async def delete(container: Container, _: Writer, portfolio_id: uuid.UUID) -> Response:
-    await DeletePortfolio(portfolios=container.repositories.portfolios)(portfolio_id)
+async def delete(use_cases: UseCases, _: Writer, portfolio_id: uuid.UUID) -> Response:
+    await use_cases.delete_portfolio(portfolio_id)
     return Response(status_code=204)
 
 
@@ -130,11 +119,8 @@ async def delete(container: Container, _: Writer, portfolio_id: uuid.UUID) -> Re
     },
 )
 async def chart(
-    request: Request, container: Container, _: Reader, portfolio_id: uuid.UUID
+    request: Request, use_cases: UseCases, _: Reader, portfolio_id: uuid.UUID
 ) -> Response:
-    repos = container.repositories
-    detail = await GetPortfolio(
-        portfolios=repos.portfolios, jobs=repos.jobs, results=repos.results
-    )(portfolio_id)
+    detail = await use_cases.get_portfolio(portfolio_id)
     key = f"job:{detail.job.id}:{detail.job.finished_at}"
     return await svg_response(request, key, detail.portfolio.name, detail.result)

@@ -20,8 +20,7 @@ from adapters.sqlalchemy import (
     run_migrations,
 )
 from domain.model import Asset, AssetType, Currency, Exchange, JobStatus, Market
-from gateway.app import create_app_from_env
-from gateway.bootstrap import engine_options, ping_when_idle
+from gateway.bootstrap import create_app_from_env, engine_options, ping_when_idle
 from gateway.container import GatewayContainer
 from tests.support.gateway import queue_settings, running_gateway
 from tests.unit.gateway.seed import bars
@@ -157,7 +156,8 @@ async def test_app_from_environment_builds_and_disposes_its_adapters(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            assert (await client.get("/health/ready")).status_code == 200
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 200, ready.text
             denied = await client.post("/v1/ingestion/commands", json={"type": "update_macro"})
             assert denied.status_code == 401
             accepted = await client.post(

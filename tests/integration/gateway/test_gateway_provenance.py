@@ -25,8 +25,8 @@ from domain.model import Asset, Market
 from domain.ports import MarketDataProvider, Repositories
 from domain.usecases.ingest_macro import IngestMacro
 from domain.usecases.ingest_prices import IngestPrices
-from gateway.app import create_app
-from gateway.container import GatewayContainer
+from gateway.bootstrap import bootstrap
+from gateway.container import GatewayOptions
 from tests.integration.repositories.conftest import (  # noqa: F401 - fixtures used by name
     Backend,
     backend,
@@ -41,13 +41,14 @@ AS_OF = date(2025, 12, 31)
 
 @asynccontextmanager
 async def gateway(repos: Repositories) -> AsyncIterator[httpx.AsyncClient]:
-    container = GatewayContainer(
+    app = bootstrap(
         repositories=repos,
         backtest_queue=InMemoryMessageQueue("backtest"),
         ingest_queue=InMemoryMessageQueue("ingest"),
         clock=ManualClock(),
+        options=GatewayOptions(),
     )
-    transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
 

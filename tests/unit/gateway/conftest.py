@@ -1,4 +1,5 @@
-"""A gateway over the in-memory fakes, driven in-process through httpx's ASGI transport."""
+"""A gateway over the in-memory fakes, built by its composition root (``gateway.bootstrap``)
+and driven in-process through httpx's ASGI transport."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 from adapters.clock import ManualClock
 from adapters.memory.queue import InMemoryMessageQueue
 from domain.ports import Repositories, TradingCalendar
-from gateway.app import create_app
+from domain.usecases.backtests import SubmitLimits
+from gateway.bootstrap import bootstrap
 from gateway.container import GatewayContainer, GatewayOptions
 from tests.unit.gateway.seed import seeded_repositories
 
@@ -29,20 +31,23 @@ class Stack:
 
 @asynccontextmanager
 async def gateway(
-    options: GatewayOptions | None = None, calendar: TradingCalendar | None = None
+    options: GatewayOptions | None = None,
+    calendar: TradingCalendar | None = None,
+    limits: SubmitLimits | None = None,
 ) -> AsyncIterator[Stack]:
     repos = await seeded_repositories()
     clock = ManualClock()
     backtests, ingest = InMemoryMessageQueue("backtest"), InMemoryMessageQueue("ingest")
-    container = GatewayContainer(
+    app = bootstrap(
         repositories=repos,
         backtest_queue=backtests,
         ingest_queue=ingest,
         clock=clock,
         calendar=calendar,
         options=options or GatewayOptions(poll_interval_s=0.01),
+        limits=limits or SubmitLimits(),
     )
-    app = create_app(container)
+    container: GatewayContainer = app.state.container
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield Stack(client, container, repos, backtests, ingest, clock)

@@ -7,6 +7,7 @@ import json
 
 from domain.errors import QueueUnavailable
 from domain.model import JobStatus
+from domain.usecases.backtests import SubmitLimits
 from gateway.container import GatewayOptions
 from tests.unit.gateway.conftest import Stack
 from tests.unit.gateway.seed import finished_job, spec_body
@@ -66,13 +67,13 @@ async def test_submission_still_succeeds_when_the_queue_is_down(stack: Stack, mo
 
 
 async def test_active_job_limit_is_a_429_problem(make_stack) -> None:
-    async with make_stack(GatewayOptions(max_active_jobs_per_key=1)) as stack:
+    async with make_stack(limits=SubmitLimits(max_active_jobs_per_key=1)) as stack:
         assert (await submit(stack)).status_code == 202
         assert_problem(await submit(stack), 429, "too-many-active-jobs")
 
 
 async def test_universe_and_span_limits_are_422(make_stack) -> None:
-    async with make_stack(GatewayOptions(max_universe=2, max_span_days=100)) as stack:
+    async with make_stack(limits=SubmitLimits(max_universe=2, max_span_days=100)) as stack:
         problem = assert_problem(await submit(stack), 422, "validation-error")
         assert {e["field"] for e in problem["errors"]} >= {"universe", "end"}
 

@@ -7,8 +7,8 @@ import pytest
 from adapters.clock import ManualClock
 from adapters.memory import build_memory_repositories
 from adapters.memory.queue import InMemoryMessageQueue
-from gateway.app import create_app
-from gateway.container import GatewayContainer
+from gateway.bootstrap import bootstrap
+from gateway.container import GatewayOptions
 
 # 400: a URL with control characters is refused before routing (gateway.hardening).
 COMMON = {400, 401, 500, 503}
@@ -42,13 +42,14 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
 
 @pytest.fixture(scope="module")
 def document() -> dict:
-    container = GatewayContainer(
+    app = bootstrap(
         repositories=build_memory_repositories(),
         backtest_queue=InMemoryMessageQueue("b"),
         ingest_queue=InMemoryMessageQueue("i"),
         clock=ManualClock(),
+        options=GatewayOptions(),
     )
-    return create_app(container).openapi()
+    return app.openapi()
 
 
 def operations(document: dict):

@@ -11,8 +11,9 @@ from schemathesis.checks import positive_data_acceptance
 
 from adapters.clock import ManualClock
 from adapters.memory.queue import InMemoryMessageQueue
-from gateway.app import create_app
-from gateway.container import GatewayContainer, GatewayOptions
+from domain.usecases.backtests import SubmitLimits
+from gateway.bootstrap import bootstrap
+from gateway.container import GatewayOptions
 from tests.unit.gateway.seed import finished_job, seeded_repositories
 
 MAX_EXAMPLES = 15
@@ -26,7 +27,7 @@ def _app():
         return repos
 
     repos = asyncio.run(build())
-    container = GatewayContainer(
+    return bootstrap(
         repositories=repos,
         backtest_queue=InMemoryMessageQueue("backtest"),
         ingest_queue=InMemoryMessageQueue("ingest"),
@@ -35,8 +36,8 @@ def _app():
         options=GatewayOptions(
             api_keys=(API_KEY,), require_key_for_reads=True, poll_interval_s=0.01, max_wait_s=0.05
         ),
+        limits=SubmitLimits(),
     )
-    return create_app(container)
 
 
 def test_api_conforms_to_its_openapi_document() -> None:

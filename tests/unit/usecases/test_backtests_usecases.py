@@ -171,7 +171,7 @@ async def test_idempotency_keys_are_scoped_per_owner(repos, clock) -> None:
 
 
 async def test_owner_cannot_exceed_the_active_job_limit(repos, clock) -> None:
-    use_case = submitter(repos, InMemoryMessageQueue(), clock, max_active_jobs=2)
+    use_case = submitter(repos, InMemoryMessageQueue(), clock, max_active_jobs_per_key=2)
     await use_case(request(owner="alice"))
     await use_case(request(owner="alice"))
     with pytest.raises(TooManyActiveJobs):

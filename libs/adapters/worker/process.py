@@ -1,8 +1,13 @@
-"""Long-running processes: the gateway (uvicorn) and the two queue workers.
+"""A queue worker as an operating-system process: the plumbing the ingestor and the backtester
+share around their ``Worker``.
 
-A worker exits 0 when stopped by SIGTERM/SIGINT, and ``EXIT_RESTART_REQUIRED`` when a
-dependency refused what the process was started with (the database password rotated since the
-task read its secret): ECS then starts a fresh task, which reads the current secret.
+- SIGTERM/SIGINT stop the process at any moment, also while it is still opening its adapters;
+  it then exits 0 (ECS counts any other exit of a stopped task as a failure).
+- A periodic maintenance task runs beside the worker; its failures are logged and retried.
+- ``RestartRequired`` (a dependency refused the credentials the process started with: the
+  database password rotated since the task read its secret) ends the process with
+  ``EXIT_RESTART_REQUIRED`` once the worker has drained, so ECS starts a fresh task, which reads
+  the current secret.
 """
 
 from __future__ import annotations
@@ -12,40 +17,41 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-from adapters.settings import GatewaySettings, LoggingSettings, WorkerRuntimeSettings
-from adapters.worker import Worker, WorkerSettings, configure_json_logging
+from adapters.settings import WorkerRuntimeSettings
+from adapters.worker.runtime import Worker, WorkerSettings
 from domain.errors import RestartRequired
 
 log = logging.getLogger("insight_invest")
-T = TypeVar("T")
+
 # sysexits' EX_TEMPFAIL: a temporary failure, worth running again (as a fresh process).
 EXIT_RESTART_REQUIRED = 75
 
+T = TypeVar("T")
 
-def serve_gateway(host: str | None, port: int | None, workers: int | None) -> int:
-    import uvicorn
 
-    configure_json_logging(LoggingSettings().log_level)
-    settings = GatewaySettings()
-    # uvicorn drains connections on SIGTERM/SIGINT and then re-raises the signal through the
-    # handler that was installed before it started (cli.main's, before any import): exit 0.
-    uvicorn.run(
-        "gateway.app:create_app_from_env",
-        factory=True,
-        host=host or settings.gateway_host,
-        port=port or settings.gateway_port,
-        workers=workers or settings.gateway_workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=20,
-    )
-    return 0
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Maintenance:
+    """Work a worker process does beside its queue, every ``every_s`` seconds."""
+
+    run: Callable[[], Awaitable[object]]
+    every_s: float = 30.0
+
+
+class WorkerProcess(Protocol):
+    """What a worker service's composition root yields: its worker and its maintenance."""
+
+    @property
+    def worker(self) -> Worker: ...
+
+    @property
+    def maintenance(self) -> Maintenance: ...
 
 
 def worker_settings(runtime: WorkerRuntimeSettings) -> WorkerSettings:
+    """The runtime's settings from the environment's (WORKER_*, HANDLER_TIMEOUT_SECONDS, ...)."""
     return WorkerSettings(
         concurrency=runtime.worker_concurrency,
         wait_s=runtime.worker_wait_seconds,
@@ -58,42 +64,17 @@ def worker_settings(runtime: WorkerRuntimeSettings) -> WorkerSettings:
     )
 
 
-async def serve_ingestor() -> int:
-    from ingestor.bootstrap import build_ingestor
-    from ingestor.handlers import build_handlers, maintain_runs
-
-    configure_json_logging(LoggingSettings().log_level)
-    stop = _stop_on_signals()
-    async with _open_unless_stopped(build_ingestor(), stop) as container:
-        if container is None:
+async def serve_worker(opener: contextlib.AbstractAsyncContextManager[WorkerProcess]) -> int:
+    """Open a worker process's adapters (``opener``: a service's composition root), run its
+    worker and maintenance until SIGTERM/SIGINT, close everything, and return the exit code."""
+    stop = stop_on_signals()
+    async with open_unless_stopped(opener, stop) as process:
+        if process is None:
             return 0
-        worker = Worker(
-            container.queue, build_handlers(container), worker_settings(container.settings.worker)
-        )
-        return await _run_with_stop(worker, stop, maintenance=lambda: maintain_runs(container))
+        return await run_with_maintenance(process.worker, stop, process.maintenance)
 
 
-async def serve_backtester() -> int:
-    from backtester.bootstrap import build_backtester
-    from backtester.handlers import build_handlers, requeue_stale_jobs
-
-    configure_json_logging(LoggingSettings().log_level)
-    stop = _stop_on_signals()
-    async with _open_unless_stopped(build_backtester(), stop) as container:
-        if container is None:
-            return 0
-        worker = Worker(
-            container.queue, build_handlers(container), worker_settings(container.settings.worker)
-        )
-        return await _run_with_stop(
-            worker,
-            stop,
-            maintenance=lambda: requeue_stale_jobs(container),
-            every_s=container.settings.jobs.job_sweep_every_seconds,
-        )
-
-
-def _stop_on_signals() -> asyncio.Event:
+def stop_on_signals() -> asyncio.Event:
     """Route SIGTERM/SIGINT to an event before anything is opened, so a task that ECS stops
     while it is still starting (waiting on the database or the queue) exits 0 too."""
     stop = asyncio.Event()
@@ -104,7 +85,7 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 @contextlib.asynccontextmanager
-async def _open_unless_stopped(
+async def open_unless_stopped(
     opener: contextlib.AbstractAsyncContextManager[T], stop: asyncio.Event
 ) -> AsyncIterator[T | None]:
     """Enter ``opener`` unless ``stop`` is set first; then yield None, having closed whatever
@@ -124,22 +105,18 @@ async def _open_unless_stopped(
         yield opening.result()
 
 
-async def _run_with_stop(
-    worker: Worker,
-    stop: asyncio.Event,
-    *,
-    maintenance: Callable[[], Awaitable[None]],
-    every_s: float = 30.0,
+async def run_with_maintenance(
+    worker: Worker, stop: asyncio.Event, maintenance: Maintenance
 ) -> int:
-    """Run the worker until ``stop`` (SIGTERM/SIGINT); a periodic maintenance task runs beside
-    it. Return the exit code: 0, or ``EXIT_RESTART_REQUIRED`` when either of them met a
-    ``RestartRequired`` error (the worker has drained and released its messages by then)."""
+    """Run the worker until ``stop`` (SIGTERM/SIGINT) with ``maintenance`` beside it. Return the
+    exit code: 0, or ``EXIT_RESTART_REQUIRED`` when either of them met a ``RestartRequired``
+    error (the worker has drained and released its messages by then)."""
     restart: list[RestartRequired] = []
 
     async def periodically() -> None:
         while not stop.is_set():
             try:
-                await maintenance()
+                await maintenance.run()
             except RestartRequired as exc:
                 restart.append(exc)
                 stop.set()  # the worker drains and returns
@@ -147,7 +124,7 @@ async def _run_with_stop(
             except Exception:  # any other failure must not take the worker down
                 log.warning("maintenance failed; will retry", exc_info=True)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every_s)
+                await asyncio.wait_for(stop.wait(), timeout=maintenance.every_s)
 
     background = asyncio.create_task(periodically())
     try:
