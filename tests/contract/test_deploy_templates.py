@@ -388,7 +388,7 @@ def test_resource_moto_skips_is_checked_against_the_template(
     SKIPPED_TYPE_CHECKS[resource["Type"]](name, lid, resource)
 
 
-def test_alarms_cover_every_failure_the_issue_names() -> None:
+def test_alarms_cover_dead_letters_missing_runs_latency_cpu_5xx_and_failed_tasks() -> None:
     alarms = resources(TEMPLATES["monitoring"], "AWS::CloudWatch::Alarm")
 
     def single(metric: str, **dimensions: str) -> list[dict[str, Any]]:
