@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from cli.schedules import SCHEDULES
 from tests.contract.deploy_support import (
     MOTO_DROPPED_PROPERTIES,
     MOTO_SKIPPED_TYPES,
@@ -122,7 +123,7 @@ def test_visibility_timeout_outlasts_the_longest_handler_plus_one_heartbeat(
         assert int(_queue_attributes(deployment, queue)["VisibilityTimeout"]) > longest
 
 
-def test_schedules_are_exactly_the_seed_crons_targeting_the_ingest_queue(
+def test_schedules_are_the_cli_schedule_table_targeting_the_ingest_queue(
     deployment: Deployment,
 ) -> None:
     events = deployment.client("events")
@@ -133,9 +134,7 @@ def test_schedules_are_exactly_the_seed_crons_targeting_the_ingest_queue(
         if "ScheduleExpression" in rule
     }
     assert {name: rule["ScheduleExpression"] for name, rule in rules.items()} == {
-        "us-prices": "cron(0 9 ? * TUE-SAT *)",
-        "kr-prices": "cron(0 21 ? * MON-FRI *)",
-        "macro": "cron(0 23 ? * SUN-FRI *)",
+        name: cron for name, (cron, _body) in SCHEDULES.items()
     }
     ingest_arn = deployment.stacks["messaging"].outputs["IngestQueueArn"]
     dlq_arn = deployment.stacks["messaging"].outputs["IngestDeadLetterQueueArn"]
@@ -149,11 +148,8 @@ def test_schedules_are_exactly_the_seed_crons_targeting_the_ingest_queue(
 
 @pytest.mark.parametrize(
     ("rule", "expected"),
-    [
-        ("us-prices", {"type": "update_prices", "market": "US"}),
-        ("kr-prices", {"type": "update_prices", "market": "KR"}),
-        ("macro", {"type": "update_macro"}),
-    ],
+    [(name, body) for name, (_cron, body) in SCHEDULES.items()],
+    ids=list(SCHEDULES),
 )
 def test_scheduled_event_becomes_a_valid_ingest_command_on_the_ingest_queue(
     deployment: Deployment, rule: str, expected: dict[str, str]

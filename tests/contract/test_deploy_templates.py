@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from cli.schedules import SCHEDULES
 from tests.contract.deploy_support import (
     ALL_TEMPLATES,
     MOTO_DROPPED_PROPERTIES,
@@ -30,11 +31,6 @@ from tests.contract.deploy_support import (
 )
 
 TEMPLATES = {name: load_template(name) for name in ALL_TEMPLATES}
-SEED_CRONS = {
-    "UsPricesSchedule": "cron(0 9 ? * TUE-SAT *)",
-    "KrPricesSchedule": "cron(0 21 ? * MON-FRI *)",
-    "MacroSchedule": "cron(0 23 ? * SUN-FRI *)",
-}
 
 
 def _ref(node: Any) -> str | None:
@@ -90,18 +86,29 @@ def test_every_template_file_is_covered() -> None:
 
 
 # ------------------------------------------------------------------------------ cron
-def test_schedules_are_exactly_the_seed_crons() -> None:
-    rules = resources(TEMPLATES["messaging"], "AWS::Events::Rule")
-    assert {lid: r["Properties"]["ScheduleExpression"] for lid, r in rules.items()} == SEED_CRONS
+def _schedule_rules() -> dict[str, dict[str, Any]]:
+    """The messaging stack's schedule rules by the name the CLI's schedule table uses
+    (``insight-invest-<env>-us-prices`` -> ``us-prices``)."""
+    prefix = "insight-invest-${EnvName}-"
+    rules = resources(TEMPLATES["messaging"], "AWS::Events::Rule").values()
+    return {r["Properties"]["Name"]["Fn::Sub"].removeprefix(prefix): r["Properties"] for r in rules}
+
+
+def test_schedules_are_the_crons_of_the_cli_schedule_table() -> None:
+    in_templates = {name: rule["ScheduleExpression"] for name, rule in _schedule_rules().items()}
+    assert in_templates == {name: cron for name, (cron, _body) in SCHEDULES.items()}
 
 
 def test_every_schedule_in_every_template_is_a_valid_cron() -> None:
-    for name, template in TEMPLATES.items():
-        for lid, rule in resources(template, "AWS::Events::Rule").items():
-            expression = rule["Properties"].get("ScheduleExpression")
-            if expression:
-                parse_cron(expression)  # raises CronError, naming the field out of range
-                assert lid, name
+    expressions = [
+        rule["Properties"]["ScheduleExpression"]
+        for template in TEMPLATES.values()
+        for rule in resources(template, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in rule["Properties"]
+    ]
+    assert len(expressions) >= len(SCHEDULES)
+    for expression in expressions:
+        parse_cron(expression)  # raises CronError, naming the field out of range
 
 
 @pytest.mark.parametrize(
@@ -125,16 +132,17 @@ def test_cron_validator_rejects_out_of_range_or_malformed_fields(expression: str
 
 
 @pytest.mark.parametrize(
-    ("expression", "weekdays", "hour"),
+    ("schedule", "weekdays", "hour"),
     [
-        ("cron(0 9 ? * TUE-SAT *)", {"Tue", "Wed", "Thu", "Fri", "Sat"}, 9),
-        ("cron(0 21 ? * MON-FRI *)", {"Mon", "Tue", "Wed", "Thu", "Fri"}, 21),
-        ("cron(0 23 ? * SUN-FRI *)", {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri"}, 23),
+        ("us-prices", {"Tue", "Wed", "Thu", "Fri", "Sat"}, 9),
+        ("kr-prices", {"Mon", "Tue", "Wed", "Thu", "Fri"}, 21),
+        ("macro", {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri"}, 23),
     ],
 )
 def test_seed_crons_fire_on_the_intended_days_in_utc(
-    expression: str, weekdays: set[str], hour: int
+    schedule: str, weekdays: set[str], hour: int
 ) -> None:
+    expression, _body = SCHEDULES[schedule]
     times = parse_cron(expression).fire_times(datetime(2026, 11, 23, tzinfo=UTC))
     week = [next(times) for _ in range(len(weekdays))]
     assert {t.strftime("%a") for t in week} == weekdays
@@ -191,8 +199,6 @@ def test_longest_gap_between_seed_runs_is_the_weekend() -> None:
 
 
 def test_schedules_post_the_same_bodies_as_the_cli_schedule_table() -> None:
-    from cli import schedules
-
     rules = resources(TEMPLATES["messaging"], "AWS::Events::Rule")
     in_templates = {}
     for rule in rules.values():
@@ -200,7 +206,7 @@ def test_schedules_post_the_same_bodies_as_the_cli_schedule_table() -> None:
         body = json.loads(re.sub(r'"<[a-z]+>"', "null", template))
         fixed = {k: v for k, v in body.items() if v is not None}
         in_templates[rule["Properties"]["ScheduleExpression"]] = fixed
-    assert in_templates == {cron: body for cron, body in schedules.SCHEDULES.values()}
+    assert in_templates == {cron: body for cron, body in SCHEDULES.values()}
 
 
 # ------------------------------------------------------------------------------ what moto skips
@@ -220,7 +226,8 @@ def _check_queue_policy(name: str, lid: str, resource: dict[str, Any]) -> None:
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
     sources = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
-    assert {_getatt(s)[0] for s in sources} == rules == set(SEED_CRONS)  # type: ignore[index]
+    assert {_getatt(s)[0] for s in sources} == rules  # type: ignore[index]
+    assert len(rules) == len(SCHEDULES)
     assert {_getatt(r)[0] for r in allow["Resource"]} == queues  # type: ignore[index]
 
 
@@ -381,7 +388,7 @@ def test_resource_moto_skips_is_checked_against_the_template(
     SKIPPED_TYPE_CHECKS[resource["Type"]](name, lid, resource)
 
 
-def test_alarms_cover_every_failure_the_issue_names() -> None:
+def test_alarms_cover_dead_letters_missing_runs_latency_cpu_5xx_and_failed_tasks() -> None:
     alarms = resources(TEMPLATES["monitoring"], "AWS::CloudWatch::Alarm")
 
     def single(metric: str, **dimensions: str) -> list[dict[str, Any]]:

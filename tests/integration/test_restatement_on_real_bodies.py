@@ -2,7 +2,7 @@
 
 The vendor's adjusted history changes after a split or a dividend. The ingestor notices it on
 the overlap window and replaces the asset's whole history atomically, so adjusted closes are
-never chained onto stale history (a defect of the original app).
+never chained onto stale history.
 
 The "before" bodies are the recorded AAPL bodies as Yahoo served them before the event: the
 4:1 split of 2020-08-31 undone (prices ×4, volume ÷4) and the 0.205 dividend of 2020-11-06

@@ -1,6 +1,6 @@
 """What every fault scenario shares: a fresh database per scenario module, the services as real
 processes (``ChaosStack``), job submission, a clean-run reference for prices, and the
-invariants of issue 7 checked after every fault."""
+delivery invariants checked after every fault (``ChaosStack.check_invariants``)."""
 
 from __future__ import annotations
 
@@ -264,7 +264,7 @@ class ChaosStack(ServiceStack):
         timeout_s: float = 240,
         check_dead_letters: bool = True,
     ) -> None:
-        """Issue 7's invariants for the jobs ``ids``: all terminal (and, being valid requests,
+        """The delivery invariants for the jobs ``ids``: all terminal (and, being valid requests,
         succeeded); exactly one result each; none run twice to completion; the DLQs hold
         exactly the ``poison`` bodies the scenario sent and nothing else."""
         states = await self.wait_terminal(ids, timeout_s)

@@ -351,8 +351,8 @@ async def test_fuzzed_requests_get_no_5xx_and_no_schema_violation(
     assert stack.processes["gateway"].poll() is None
 
 
-# Found by this suite as 500s (uvicorn then dropped the connection); fixed since, kept as
-# regression cases.
+# Inputs that reach the driver or the parser unless validated first (a 500, after which
+# uvicorn drops the connection): NUL bytes, ids beyond int32, deep nesting.
 PATHOLOGICAL = [
     pytest.param(
         "POST",

@@ -1,5 +1,5 @@
-"""Scenarios 1, 5 and 6 of issue 7 on one stack (gateway + backtesters as real processes, one
-fresh PostgreSQL database, the local SQS endpoint): a backtester SIGKILLed mid-job, one message
+"""Backtester faults on one stack (gateway + backtesters as real processes, one fresh
+PostgreSQL database, the local SQS endpoint): a backtester SIGKILLed mid-job, one message
 delivered twice to two backtester processes at once, and poison bodies on the queue."""
 
 from __future__ import annotations

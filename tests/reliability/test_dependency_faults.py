@@ -1,4 +1,4 @@
-"""Scenarios 2, 4 and 7 of issue 7 on one stack whose services reach SQS through a fault proxy:
+"""Ingestor, SQS and deploy faults on one stack whose services reach SQS through a fault proxy:
 the ingestor SIGKILLed mid-batch, the SQS endpoint unreachable for 10 s, and a deploy-like
 rolling restart (SIGTERM) of every service while jobs are in flight (200 under CHAOS_HEAVY)."""
 

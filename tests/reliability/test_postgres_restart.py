@@ -1,5 +1,5 @@
-"""Scenario 3 of issue 7: PostgreSQL stopped for 10 s and started again while jobs and an
-ingestion run. The cluster is a private throwaway one (the shared server is never touched)."""
+"""PostgreSQL stopped for 10 s and started again while jobs and an ingestion run. The cluster
+is a private throwaway one (the shared server is never touched)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 
+import orjson
+
 from domain.errors import StorageUnavailable
 from tests.unit.gateway.conftest import Stack
 
@@ -76,10 +78,17 @@ async def test_asset_prices_are_columnar_and_respect_range_and_fields(stack: Sta
 
 
 async def test_large_series_are_gzip_compressed(stack: Stack) -> None:
-    response = await stack.client.get("/v1/assets/1/prices", headers={"Accept-Encoding": "gzip"})
+    url = "/v1/assets/1/prices"
+    plain = (await stack.client.get(url, headers={"Accept-Encoding": "identity"})).content
+    # httpx decodes bodies transparently: read the bytes as sent to see the compression.
+    async with stack.client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
+        sent = b"".join([chunk async for chunk in response.aiter_raw()])
+
     assert response.headers["content-encoding"] == "gzip"
-    assert len(response.content) > 0 and response.json()["bars"]["date"]
-    assert gzip  # httpx decodes transparently; the header proves compression happened
+    assert int(response.headers["content-length"]) == len(sent)
+    assert gzip.decompress(sent) == plain
+    assert len(sent) < len(plain)
+    assert orjson.loads(plain)["bars"]["date"]
 
 
 async def test_start_after_end_is_a_field_error(stack: Stack) -> None:

@@ -272,8 +272,9 @@ async def test_a_spec_date_given_as_a_number_is_refused_not_read_as_1970(stack: 
 async def test_a_spec_with_a_boolean_or_a_quoted_number_where_a_number_belongs_is_refused(
     stack: Stack,
 ) -> None:
-    """Lax validation read `true` as 1: `"universe": [true]` named asset 1 (SPY) and
-    `"fee_bps": true` charged 1 bp. A numeric string is still a ticker (KRX codes are digits)."""
+    """Validation is strict: read laxly, `"universe": [true]` would name asset 1 and
+    `"fee_bps": true` would charge 1 bp. A numeric string is still a ticker (KRX codes are
+    digits)."""
     for overrides, field in [
         ({"universe": ["SPY", True]}, "universe.1"),
         ({"fee_bps": True}, "fee_bps"),

@@ -1,5 +1,6 @@
 """Property-based run of schemathesis over the whole OpenAPI document, in process on the fakes:
-no 5xx and no response that breaks the documented schema."""
+no 5xx and no response that breaks the documented schema. Its examples take seconds, so it
+runs with the contract tier rather than with the unit tests."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_api_conforms_to_its_openapi_document() -> None:
         )
         def run(case: schemathesis.Case) -> None:
             # A schema-valid body may still name unknown assets or dates outside the stored
-            # data: the issue asks for 422 there, so "positive data acceptance" cannot hold.
+            # data: the API answers 422 there, so "positive data acceptance" cannot hold.
             case.call_and_validate(
                 headers={"X-API-Key": API_KEY}, excluded_checks=[positive_data_acceptance]
             )
