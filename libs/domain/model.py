@@ -47,8 +47,8 @@ EXCHANGE_MARKET: dict[Exchange, Market] = {
     Exchange.KOSDAQ: Market.KR,
 }
 
-# Yahoo's suffix by exchange. KOSDAQ listings need ".KQ": the original app fetched them with
-# ".KS" and silently got nothing.
+# Yahoo's suffix by exchange. KOSDAQ listings need ".KQ": asked with ".KS", Yahoo answers
+# with no data and no error.
 _PROVIDER_SUFFIX: dict[Exchange, str] = {Exchange.KOSPI: ".KS", Exchange.KOSDAQ: ".KQ"}
 
 MARKET_CURRENCY: dict[Market, Currency] = {Market.US: Currency.USD, Market.KR: Currency.KRW}

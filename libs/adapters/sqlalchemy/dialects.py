@@ -57,8 +57,15 @@ class BarStore(Protocol):
 
     async def read_many(
         self, conn: AsyncConnection, asset_ids: list[int], start: date | None, end: date | None
-    ) -> dict[int, pd.DataFrame]:
-        """``read`` of each asset; an asset without rows may be left out."""
+    ) -> Any:
+        """The rows of every asset, as read; ``frames`` turns them into bars."""
+        ...
+
+    def frames(self, rows: Any) -> dict[int, pd.DataFrame]:
+        """``read_many``'s rows as each asset's bars (an asset without rows may be left out).
+        Called after the connection is back in the pool: building the frames is CPU work
+        that would otherwise hold a pooled connection (measured by make bench-api's
+        prices_5_assets route)."""
         ...
 
     async def read_adj_close(

@@ -180,10 +180,12 @@ class PostgresBarStore:
 
     async def read_many(
         self, conn: AsyncConnection, asset_ids: list[int], start: date | None, end: date | None
-    ) -> dict[int, pd.DataFrame]:
-        """One query for every asset; an asset without rows is left out."""
+    ) -> list[Any]:
+        """One query for every asset: a record of column arrays per asset that has rows."""
         driver = await asyncpg_connection(conn)
-        rows = await driver.fetch(_READ_MANY, asset_ids, start, end)
+        return list(await driver.fetch(_READ_MANY, asset_ids, start, end))
+
+    def frames(self, rows: list[Any]) -> dict[int, pd.DataFrame]:
         return {row[0]: columns_frame(row[1:]) for row in rows}
 
     async def read_adj_close(

@@ -58,9 +58,9 @@ class SqlaPriceRepository:
         if not ids:
             return {i: empty_bars() for i in asset_ids}
         async with read_only(self._engine) as conn:
-            found = await self._bars.read_many(conn, ids, start, end)
+            rows = await self._bars.read_many(conn, ids, start, end)
         frames = {i: empty_bars() for i in dict.fromkeys(asset_ids)}
-        frames.update(found)
+        frames.update(self._bars.frames(rows))
         return frames
 
     async def read_adj_close(

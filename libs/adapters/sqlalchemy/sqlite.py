@@ -76,6 +76,9 @@ class SqliteBarStore:
     ) -> dict[int, pd.DataFrame]:
         return {i: await self.read(conn, i, start, end) for i in asset_ids}
 
+    def frames(self, rows: dict[int, pd.DataFrame]) -> dict[int, pd.DataFrame]:
+        return rows
+
     async def read_adj_close(
         self, conn: AsyncConnection, asset_ids: list[int], start: date | None, end: date | None
     ) -> Sequence[Sequence[Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -47,11 +48,43 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         asyncio.run(drop_database(admin, url))
 
 
+def _schema_at(url: str) -> tuple[str | None, set[tuple[str, str]]]:
+    """The revision a database is at, and its (table, column) pairs."""
+
+    async def read() -> tuple[str | None, set[tuple[str, str]]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+
+                def snapshot(sync_conn: Any) -> tuple[str | None, set[tuple[str, str]]]:
+                    revision = MigrationContext.configure(sync_conn).get_current_revision()
+                    inspector = inspect(sync_conn)
+                    columns = {
+                        (table, column["name"])
+                        for table in inspector.get_table_names()
+                        if table != "alembic_version"
+                        for column in inspector.get_columns(table)
+                    }
+                    return revision, columns
+
+                return await conn.run_sync(snapshot)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def test_every_revision_upgrades_downgrades_and_upgrades_again(empty_database_url: str) -> None:
     for revision in _revisions():
+        before = _schema_at(empty_database_url)
         run_migrations(empty_database_url, revision.revision)
+        upgraded = _schema_at(empty_database_url)
+        assert upgraded[0] == revision.revision
+        assert upgraded[1] != before[1], f"{revision.revision} changes no column"
         downgrade_migrations(empty_database_url, revision.down_revision or "base")  # type: ignore[arg-type]
+        assert _schema_at(empty_database_url) == before, f"{revision.revision} downgrade differs"
         run_migrations(empty_database_url, revision.revision)
+        assert _schema_at(empty_database_url) == upgraded
 
 
 async def _schema_diff(url: str) -> list[object]:
