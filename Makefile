@@ -8,7 +8,7 @@ STAMP := $(VENV)/.synced
 EXTRAS := --all-extras
 
 .PHONY: run test venv lint typecheck imports unit integration e2e contract reliability chaos soak \
-        bench-ingest bench-engine bench-api fmt clean
+        bench-ingest bench-engine bench-api bench-encode fmt clean
 
 # Debian and Ubuntu ship Python without its venv module; their `-m venv` fails half-way.
 VENV_HINT := make: $(PYTHON) -m venv failed. On Debian/Ubuntu: sudo apt-get install python3-venv
@@ -86,6 +86,9 @@ bench-engine: $(STAMP)-bench
 
 bench-api: $(STAMP)-bench
 	$(PY) -m bench.api
+
+bench-encode: $(STAMP)
+	$(PY) -m bench.series_encode
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

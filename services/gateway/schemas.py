@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
@@ -122,6 +122,39 @@ class AssetOut(BaseModel):
         )
 
 
+def encode_asset_page(assets: Sequence[Asset], next_cursor: str | None) -> bytes:
+    """``ListOf[AssetOut]`` of ``assets`` as JSON.
+
+    Hand-written because it is measured to matter: validating one ``AssetOut`` per asset
+    cost 0.44 ms for a 100-asset page against 0.12 ms here (``make bench-encode``),
+    which took 13 % off the closed-loop throughput of ``list_assets`` in ``make bench-api``.
+    Byte-identical to the model (pinned by
+    ``test_the_fast_asset_page_encoder_writes_exactly_what_the_model_does``)."""
+    items = [
+        {
+            "id": asset.id or 0,
+            "ticker": asset.ticker,
+            "name": asset.name,
+            "market": asset.market.value,
+            "exchange": asset.exchange.value,
+            "currency": asset.currency.value,
+            "asset_type": asset.asset_type.value,
+            "sector": asset.sector,
+            "active": asset.active,
+            "provider_symbol": asset.provider_symbol,
+            "prices_source": _source_json(asset.prices_source),
+        }
+        for asset in assets
+    ]
+    return orjson.dumps({"items": items, "next_cursor": next_cursor})
+
+
+@functools.lru_cache(maxsize=64)
+def _source_json(provider: str | None) -> dict[str, Any] | None:
+    source = SourceOut.of(provider)
+    return None if source is None else source.model_dump()
+
+
 class Bars(BaseModel):
     date: list[str]
     open: list[float | None] | None = None
@@ -161,8 +194,8 @@ def encode_price_series(asset: Asset, frame: pd.DataFrame, fields: tuple[str, ..
 
     Hand-written because it is measured to matter: orjson encodes the float64 columns (NaN as
     null) and the ``date`` objects natively instead of building ~15k Python floats and date
-    strings, 1.5 ms against 8.3 ms through the model for a 10-year series of all six fields
-    (``python -m bench.series_encode``, orjson 3.13, pydantic 2.14), and every price response
+    strings, 0.50 ms against 2.16 ms through the model for a 10-year series of all six fields
+    (``make bench-encode``, orjson 3.13, pydantic 2.14), and every price response
     the series cache misses pays it once per asset. Byte-identical to the model (pinned by
     ``test_the_fast_series_encoder_writes_exactly_what_the_model_does``)."""
     bars: dict[str, Any] = {"date": frame["date"].tolist()}

@@ -29,6 +29,7 @@ from gateway.schemas import (
     PriceSeriesOut,
     PricesOut,
     accepts_gzip,
+    encode_asset_page,
 )
 from gateway.security import Reader
 from gateway.series_cache import Piece, items_body, single_body
@@ -60,13 +61,11 @@ async def list_assets(
     q: Annotated[str | None, Query(max_length=100, description="Text in ticker or name")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> ModelResponse:
+) -> Response:
     page = await use_cases.list_assets(
         ListAssetsRequest(market=market, asset_type=asset_type, text=q, limit=limit, cursor=cursor)
     )
-    return ModelResponse(
-        ListOf[AssetOut](items=[AssetOut.of(a) for a in page.items], next_cursor=page.next_cursor)
-    )
+    return Response(encode_asset_page(page.items, page.next_cursor), media_type="application/json")
 
 
 @router.get(
@@ -155,9 +154,15 @@ class _Conditional:
         self._request = request
         self._many = many
         self._gzip_ok = accepts_gzip(request)
+        self._etags: dict[tuple[SeriesKey, ...], str] = {}
 
     def _etag(self, keys: Sequence[SeriesKey]) -> str:
-        return etag_for("prices", self._many, list(keys), self._gzip_ok)
+        # Asked twice per request (the If-None-Match check, then the response) for the
+        # same keys unless a revision moved in between: hashed once.
+        held = tuple(keys)
+        if held not in self._etags:
+            self._etags[held] = etag_for("prices", self._many, list(held), self._gzip_ok)
+        return self._etags[held]
 
     def held(self, keys: Sequence[SeriesKey]) -> bool:
         return client_holds(self._request, self._etag(keys))

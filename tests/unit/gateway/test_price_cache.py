@@ -19,7 +19,14 @@ from domain.model import PRICE_FIELDS, Asset, AssetType, Currency, Exchange, Mar
 from domain.usecases.price_history import SeriesKey
 from gateway.charts import ChartCache
 from gateway.container import GatewayOptions
-from gateway.schemas import PriceSeriesOut, encode_model, encode_price_series
+from gateway.schemas import (
+    AssetOut,
+    ListOf,
+    PriceSeriesOut,
+    encode_asset_page,
+    encode_model,
+    encode_price_series,
+)
 from gateway.series_cache import EncodedSeriesCache, Piece, items_body, single_body
 from tests.unit.gateway.conftest import Stack
 from tests.unit.gateway.seed import bars
@@ -259,3 +266,46 @@ def test_the_chart_cache_keeps_the_most_recently_used_charts_and_size_zero_keeps
     off = ChartCache(size=0)
     off.put("a", b"<svg a>")
     assert off.get("a") is None
+
+
+@pytest.mark.parametrize("next_cursor", [None, "eyJ4IjoxfQ"])
+def test_the_fast_asset_page_encoder_writes_exactly_what_the_model_does(
+    next_cursor: str | None,
+) -> None:
+    assets = [
+        Asset(
+            id=i,
+            ticker=ticker,
+            name=name,
+            market=market,
+            exchange=exchange,
+            currency=currency,
+            asset_type=AssetType.STOCK,
+            sector=sector,
+            active=i % 2 == 0,
+            prices_source=source,
+        )
+        for i, (ticker, name, market, exchange, currency, sector, source) in enumerate(
+            [
+                ("SPY", "SPDR S&P 500", Market.US, Exchange.NYSEARCA, Currency.USD, None, None),
+                ("005930", "삼성전자", Market.KR, Exchange.KOSPI, Currency.KRW, "IT", "sample"),
+                ("247540", "에코프로비엠", Market.KR, Exchange.KOSDAQ, Currency.KRW, None, "csv"),
+                (
+                    "NVDA",
+                    'N "quoted" \\ name',
+                    Market.US,
+                    Exchange.NASDAQ,
+                    Currency.USD,
+                    "Tech",
+                    "x",
+                ),
+            ],
+            start=1,
+        )
+    ]
+
+    fast = encode_asset_page(assets, next_cursor)
+
+    model = ListOf[AssetOut](items=[AssetOut.of(a) for a in assets], next_cursor=next_cursor)
+    assert fast == encode_model(model)
+    assert orjson.loads(fast)["items"][2]["provider_symbol"] == "247540.KQ"
