@@ -339,11 +339,11 @@ class GetResult:
     the job is unknown."""
 
     def __init__(self, *, jobs: JobRepository, results: ResultRepository) -> None:
-        self._jobs = jobs
+        self._get_job = GetJob(jobs=jobs)
         self._results = results
 
     async def __call__(self, job_id: uuid.UUID) -> tuple[BacktestJob, BacktestResult]:
-        job = await GetJob(jobs=self._jobs)(job_id)
+        job = await self._get_job(job_id)
         if job.status != JobStatus.SUCCEEDED:
             reason = f": {job.error}" if job.error else ""
             raise Conflict(f"backtest {job_id} is {job.status.value}{reason}; no result")
