@@ -201,12 +201,11 @@ def encode_price_series(asset: Asset, frame: pd.DataFrame, fields: tuple[str, ..
     bars: dict[str, Any] = {"date": frame["date"].tolist()}
     for name in fields:
         bars[name] = np.ascontiguousarray(frame[name].to_numpy(), dtype="float64")
-    source = SourceOut.of(asset.prices_source)
     body = {
         "asset_id": asset.id or 0,
         "ticker": asset.ticker,
         "currency": asset.currency.value,
-        "source": source.model_dump() if source is not None else None,
+        "source": _source_json(asset.prices_source),
         "bars": bars,
     }
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -42,6 +42,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
+from adapters.sqs_protocol import MAX_BATCH
 from domain.errors import PermanentFailure, RestartRequired, RetryableError
 from domain.messages import RunBacktest, UpdateMacro, UpdatePrices, parse_message
 from domain.ports import Clock, MessageQueue, ReceivedMessage
@@ -51,7 +52,6 @@ logger = logging.getLogger("adapters.worker")
 Message = UpdatePrices | UpdateMacro | RunBacktest
 # SQS caps a visibility change at 12 hours.
 MAX_VISIBILITY_S = 12 * 60 * 60
-MAX_BATCH = 10
 
 
 class WorkerSettings(BaseModel):
